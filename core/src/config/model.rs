@@ -1,0 +1,180 @@
+//! The typed config, as written in YAML, and the checks serde cannot express.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Loaded, units};
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where checkpoints (and later dead letters and the compile cache) live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// How often acknowledged positions are written to disk.
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+    /// How long SIGTERM/SIGINT waits for in-flight batches to reach the sinks.
+    #[serde(
+        default = "default_shutdown_timeout",
+        deserialize_with = "units::duration"
+    )]
+    pub shutdown_timeout: Duration,
+    /// Named, independent pipelines.
+    pub pipelines: BTreeMap<String, PipelineConfig>,
+}
+
+/// Checkpoint settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Longest time between two writes of a changed checkpoint (the crash-duplicate window).
+    #[serde(
+        default = "default_checkpoint_interval",
+        deserialize_with = "units::duration"
+    )]
+    pub interval: Duration,
+    /// Checkpoints of streams not seen for this long are forgotten.
+    #[serde(default = "default_expire_after", deserialize_with = "units::duration")]
+    pub expire_after: Duration,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            interval: default_checkpoint_interval(),
+            expire_after: default_expire_after(),
+        }
+    }
+}
+
+/// One pipeline: sources → (filters, next issue) → sinks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Where lines come from.
+    pub sources: Vec<ComponentConfig>,
+    /// Where lines go; a batch is acknowledged once every sink has it.
+    pub sinks: Vec<ComponentConfig>,
+    /// How sources cut batches.
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+/// When a source cuts a batch: whichever limit comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Most events in one batch.
+    #[serde(default = "default_max_events")]
+    pub max_events: usize,
+    /// Most message bytes in one batch.
+    #[serde(default = "default_max_bytes", deserialize_with = "units::bytes")]
+    pub max_bytes: u64,
+    /// Longest a started batch waits for more lines before it is sent.
+    #[serde(default = "default_linger", deserialize_with = "units::duration")]
+    pub linger: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_events: default_max_events(),
+            max_bytes: default_max_bytes(),
+            linger: default_linger(),
+        }
+    }
+}
+
+/// A source or sink: its `type:` and the options its plugin reads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ComponentConfig {
+    /// The plugin, e.g. `file`, `stdout`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Every other field, checked by the plugin.
+    #[serde(flatten)]
+    pub options: serde_yaml::Mapping,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_expire_after() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+fn default_max_events() -> usize {
+    1024
+}
+fn default_max_bytes() -> u64 {
+    1 << 20
+}
+fn default_linger() -> Duration {
+    Duration::from_millis(5)
+}
+
+/// Pipeline names become file names under `data_dir`: letters, digits, `-` and `_` only.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The checks that serde's shape cannot express.
+pub(super) fn validate(loaded: &Loaded) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let config = &loaded.config;
+    if config.pipelines.is_empty() {
+        errors.push(loaded.error_at("pipelines", "no pipelines defined: nothing to run"));
+    }
+    if config.checkpoint.interval.is_zero() {
+        errors.push(loaded.error_at("checkpoint.interval", "must be more than zero"));
+    }
+    for (name, p) in &config.pipelines {
+        let at = format!("pipelines.{name}");
+        if !is_valid_name(name) {
+            errors.push(loaded.error_at(
+                &at,
+                format!(
+                    "pipeline name `{name}` may only use letters, digits, `-` and `_` (at most 64)"
+                ),
+            ));
+        }
+        if p.sources.is_empty() {
+            errors.push(loaded.error_at(
+                &format!("{at}.sources"),
+                "a pipeline needs at least one source",
+            ));
+        }
+        if p.sinks.is_empty() {
+            errors.push(
+                loaded.error_at(&format!("{at}.sinks"), "a pipeline needs at least one sink"),
+            );
+        }
+        if p.batch.max_events == 0 || p.batch.max_events > u32::MAX as usize {
+            errors.push(loaded.error_at(
+                &format!("{at}.batch.max_events"),
+                "must be between 1 and 2^32-1",
+            ));
+        }
+        if p.batch.max_bytes == 0 || p.batch.max_bytes > u32::MAX as u64 {
+            errors.push(loaded.error_at(
+                &format!("{at}.batch.max_bytes"),
+                "must be between 1 byte and 4GiB",
+            ));
+        }
+    }
+    errors
+}

@@ -1,0 +1,20 @@
+//! logcatch's engine: column-wise event batches, the YAML config, pipelines with bounded
+//! channels, supervision with restarts, acknowledgements and checkpoints.
+//!
+//! Plugins (sources and sinks) live in `logcatch-plugins` and reach the engine only through
+//! the [`plugin`] traits and the [`registry`].
+
+#![warn(missing_docs)]
+
+pub mod ack;
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod daemon;
+pub mod metrics;
+pub mod pipeline;
+pub mod plugin;
+pub mod registry;
+pub mod supervisor;
+
+pub use batch::{AttrValue, Batch, BatchBuilder, EventRef};

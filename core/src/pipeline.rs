@@ -1,0 +1,267 @@
+//! One running pipeline: its sources, the stage between them and the sinks (where the filter
+//! chain goes), its sinks, and the checkpoint writer, wired by bounded channels.
+//!
+//! ```text
+//! sources ─(batches, bounded)→ route ─(Arc<Batch>, bounded, one per sink)→ sinks
+//!     ↑                                                                      │
+//!     └────────────── ledger ← ack (after the last sink has the batch) ──────┘
+//! ```
+//! A slow sink fills its channel, which stalls `route`, which stalls the sources: the files
+//! on disk are the buffer, memory stays bounded.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::batch::Batch;
+use crate::checkpoint::{CheckpointError, Ledger};
+use crate::config::CheckpointConfig;
+use crate::metrics::Counters;
+use crate::plugin::{Sink, SinkWriter, SourceContext};
+use crate::registry::{Component, PipelinePlan};
+use crate::supervisor::{self, Backoff, Outcome};
+
+/// Batches that may wait between two stages.
+const CHANNEL_BATCHES: usize = 4;
+
+/// Where and how a pipeline keeps its state.
+#[derive(Debug, Clone)]
+pub struct RunEnv {
+    /// Root of checkpoints.
+    pub data_dir: PathBuf,
+    /// Checkpoint settings.
+    pub checkpoint: CheckpointConfig,
+    /// `--once`: sources stop at their current end.
+    pub once: bool,
+}
+
+/// A started pipeline: wait for it with [`RunningPipeline::join`].
+pub struct RunningPipeline {
+    /// Its name.
+    pub name: String,
+    /// Ledgers of its sources, flushed once more by the daemon if the drain times out.
+    pub ledgers: Vec<Arc<Ledger>>,
+    /// Counters by component id.
+    pub counters: Vec<(String, Arc<Counters>)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningPipeline {
+    /// Waits until every source has ended and every sink has drained.
+    pub async fn join(self) {
+        if let Err(e) = self.task.await {
+            tracing::error!(pipeline = %self.name, "pipeline task ended abnormally: {e}");
+        }
+    }
+}
+
+/// The ledger file of source `index` of `pipeline`.
+pub fn ledger_path(data_dir: &std::path::Path, pipeline: &str, index: usize) -> PathBuf {
+    data_dir
+        .join("checkpoints")
+        .join(pipeline)
+        .join(format!("source-{index}.json"))
+}
+
+/// Opens the pipeline's checkpoints and starts all its tasks.
+pub fn start(
+    plan: PipelinePlan,
+    env: &RunEnv,
+    shutdown: CancellationToken,
+) -> Result<RunningPipeline, CheckpointError> {
+    let name: Arc<str> = plan.name.as_str().into();
+    let ledgers = (0..plan.sources.len())
+        .map(|i| Ledger::open(ledger_path(&env.data_dir, &name, i)).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut counters = Vec::new();
+    let mut tasks = JoinSet::new();
+
+    let (tx, rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
+    for (source, ledger) in plan.sources.into_iter().zip(&ledgers) {
+        let c = Arc::new(Counters::default());
+        counters.push((source.id.clone(), c.clone()));
+        let ctx = SourceContext::new(
+            name.clone(),
+            source.id.as_str().into(),
+            shutdown.clone(),
+            env.once,
+            plan.batch,
+            c.clone(),
+            env.checkpoint.expire_after,
+            ledger.clone(),
+            tx.clone(),
+        );
+        let (pipeline, shutdown) = (name.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            tracing::debug!(pipeline = %pipeline, component = %source.id, kind = %source.kind, "source starting");
+            supervisor::supervise(&pipeline, &source.id, &c, &shutdown, || source.plugin.run(ctx.clone())).await;
+        });
+    }
+    drop(tx);
+
+    let mut sink_inputs = Vec::new();
+    for sink in plan.sinks {
+        let c = Arc::new(Counters::default());
+        counters.push((sink.id.clone(), c.clone()));
+        let (stx, srx) = mpsc::channel::<Arc<Batch>>(CHANNEL_BATCHES);
+        sink_inputs.push(stx);
+        tasks.spawn(deliver(name.clone(), sink, srx, c));
+    }
+
+    let flusher_stop = CancellationToken::new();
+    tasks.spawn(flush_periodically(
+        name.clone(),
+        ledgers.clone(),
+        env.checkpoint.interval,
+        flusher_stop.clone(),
+    ));
+
+    let task_ledgers = ledgers.clone();
+    let task_counters = counters.clone();
+    let task_name = name.clone();
+    let task = tokio::spawn(async move {
+        route(rx, sink_inputs).await;
+        // Sources and router are done; wait for sinks to drain, then the flusher.
+        let mut flusher_stopped = false;
+        while tasks.len() > 1 || !flusher_stopped {
+            if tasks.len() == 1 && !flusher_stopped {
+                flusher_stop.cancel();
+                flusher_stopped = true;
+            }
+            if let Some(Err(e)) = tasks.join_next().await {
+                tracing::error!(pipeline = %task_name, "pipeline task ended abnormally: {e}");
+            }
+        }
+        flush_all(&task_name, &task_ledgers);
+        for (component, c) in &task_counters {
+            let s = c.snapshot();
+            tracing::info!(
+                pipeline = %task_name, component = %component, events = s.events, bytes = s.bytes,
+                batches = s.batches, errors = s.errors, restarts = s.restarts, lines_split = s.lines_split,
+                invalid_utf8 = s.invalid_utf8, files_closed = s.files_closed, "component stopped"
+            );
+        }
+    });
+    Ok(RunningPipeline {
+        name: name.to_string(),
+        ledgers,
+        counters,
+        task,
+    })
+}
+
+/// The stage between sources and sinks: fans each batch out to every sink. The filter chain
+/// runs here, once per batch, when there is one.
+async fn route(mut rx: mpsc::Receiver<Batch>, sinks: Vec<mpsc::Sender<Arc<Batch>>>) {
+    while let Some(batch) = rx.recv().await {
+        batch.ack.set_holders(sinks.len());
+        let batch = Arc::new(batch);
+        for sink in &sinks {
+            // A sink task only ends when its input closes, so this cannot fail while we hold it.
+            let _ = sink.send(batch.clone()).await;
+        }
+    }
+}
+
+/// Runs one sink: writes each batch until it succeeds (reopening and backing off after
+/// errors and panics), then acknowledges it. Never drops a batch.
+async fn deliver(
+    pipeline: Arc<str>,
+    sink: Component<dyn Sink>,
+    mut rx: mpsc::Receiver<Arc<Batch>>,
+    counters: Arc<Counters>,
+) {
+    let mut writer: Option<Box<dyn SinkWriter>> = None;
+    let mut backoff = Backoff::new();
+    let id = sink.id.as_str();
+    while let Some(batch) = rx.recv().await {
+        loop {
+            let w = match &mut writer {
+                Some(w) => w,
+                None => match open(&sink).await {
+                    Ok(w) => writer.insert(w),
+                    Err(why) => {
+                        Counters::add(&counters.errors, 1);
+                        let delay = backoff.step();
+                        tracing::warn!(pipeline = %pipeline, component = id, retry_in_ms = delay.as_millis() as u64, "cannot open sink: {why}");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                },
+            };
+            let why = match supervisor::catch(w.write(&batch)).await {
+                Outcome::Done => {
+                    batch.ack.done();
+                    counters.batch(batch.len(), batch.message_bytes());
+                    backoff.reset();
+                    break;
+                }
+                Outcome::Failed(e) => format!("write failed: {e}"),
+                Outcome::Panicked(msg) => {
+                    Counters::add(&counters.restarts, 1);
+                    format!("panicked: {msg}")
+                }
+            };
+            Counters::add(&counters.errors, 1);
+            writer = None;
+            let delay = backoff.step();
+            tracing::warn!(pipeline = %pipeline, component = id, events = batch.len(), retry_in_ms = delay.as_millis() as u64, "{why}; the batch is kept and retried");
+            tokio::time::sleep(delay).await;
+        }
+    }
+    if let Some(mut w) = writer {
+        let why = match supervisor::catch(w.close()).await {
+            Outcome::Done => return,
+            Outcome::Failed(e) => e.to_string(),
+            Outcome::Panicked(msg) => format!("panicked: {msg}"),
+        };
+        tracing::warn!(pipeline = %pipeline, component = id, "closing sink failed: {why}");
+    }
+}
+
+async fn open(sink: &Component<dyn Sink>) -> Result<Box<dyn SinkWriter>, String> {
+    let mut result = None;
+    let outcome = supervisor::catch(async {
+        result = Some(sink.plugin.open().await?);
+        Ok(())
+    })
+    .await;
+    match outcome {
+        Outcome::Done => Ok(result.expect("set on success")),
+        Outcome::Failed(e) => Err(e.to_string()),
+        Outcome::Panicked(msg) => Err(format!("panicked: {msg}")),
+    }
+}
+
+/// Writes changed ledgers every `interval` until `stop`.
+async fn flush_periodically(
+    pipeline: Arc<str>,
+    ledgers: Vec<Arc<Ledger>>,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let (p, l) = (pipeline.clone(), ledgers.clone());
+        let _ = tokio::task::spawn_blocking(move || flush_all(&p, &l)).await;
+    }
+}
+
+/// Writes every changed ledger, logging (not failing on) errors such as a full disk: the
+/// next flush tries again, and the only cost of a late checkpoint is duplicates.
+pub fn flush_all(pipeline: &str, ledgers: &[Arc<Ledger>]) {
+    for l in ledgers {
+        if let Err(e) = l.flush() {
+            tracing::warn!(pipeline, "cannot write checkpoint: {e}");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Maps a YAML `type:` to the plugin that builds it, and turns a loaded config into a plan of
+//! ready-to-run pipelines. Core knows plugins only through this table.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{
+    BatchConfig, CheckpointConfig, ComponentConfig, ConfigError, ConfigErrors, Loaded,
+};
+use crate::plugin::{Options, OptionsError, Sink, Source};
+
+/// Builds a source from its options.
+pub type SourceFactory = fn(&Options<'_>) -> Result<Arc<dyn Source>, OptionsError>;
+/// Builds a sink from its options.
+pub type SinkFactory = fn(&Options<'_>) -> Result<Arc<dyn Sink>, OptionsError>;
+
+/// The known source and sink types.
+#[derive(Default, Clone)]
+pub struct Registry {
+    sources: BTreeMap<&'static str, SourceFactory>,
+    sinks: BTreeMap<&'static str, SinkFactory>,
+}
+
+/// A component ready to run, with the names logs use for it.
+pub struct Component<T: ?Sized> {
+    /// Position in the pipeline, e.g. `sources[0]`.
+    pub id: String,
+    /// Its `type:`.
+    pub kind: String,
+    /// The built plugin.
+    pub plugin: Arc<T>,
+}
+
+/// One pipeline, built and checked.
+pub struct PipelinePlan {
+    /// Its name in the config.
+    pub name: String,
+    /// Sources, in config order.
+    pub sources: Vec<Component<dyn Source>>,
+    /// Sinks, in config order.
+    pub sinks: Vec<Component<dyn Sink>>,
+    /// Batch cutting.
+    pub batch: BatchConfig,
+}
+
+/// Everything `run` needs, produced only from a fully valid config.
+pub struct Plan {
+    /// Checkpoints and other state.
+    pub data_dir: PathBuf,
+    /// Checkpoint settings.
+    pub checkpoint: CheckpointConfig,
+    /// Drain budget at SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+    /// Pipelines by name order.
+    pub pipelines: Vec<PipelinePlan>,
+}
+
+impl Registry {
+    /// Registers a source type.
+    pub fn source(&mut self, kind: &'static str, factory: SourceFactory) -> &mut Self {
+        self.sources.insert(kind, factory);
+        self
+    }
+
+    /// Registers a sink type.
+    pub fn sink(&mut self, kind: &'static str, factory: SinkFactory) -> &mut Self {
+        self.sinks.insert(kind, factory);
+        self
+    }
+
+    /// Builds every component of `loaded`, collecting every error (not just the first).
+    pub fn plan(&self, loaded: &Loaded) -> Result<Plan, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut pipelines = Vec::new();
+        for (name, p) in &loaded.config.pipelines {
+            let sources = build_all(
+                loaded,
+                name,
+                "sources",
+                &p.sources,
+                &self.sources,
+                &mut errors,
+            );
+            let sinks = build_all(loaded, name, "sinks", &p.sinks, &self.sinks, &mut errors);
+            pipelines.push(PipelinePlan {
+                name: name.clone(),
+                sources,
+                sinks,
+                batch: p.batch,
+            });
+        }
+        if !errors.is_empty() {
+            errors.sort_by_key(|e: &ConfigError| (e.line, e.column));
+            return Err(ConfigErrors(errors));
+        }
+        let c = &loaded.config;
+        let data_dir = if c.data_dir.is_absolute() {
+            c.data_dir.clone()
+        } else {
+            loaded.base_dir.join(&c.data_dir)
+        };
+        Ok(Plan {
+            data_dir,
+            checkpoint: c.checkpoint.clone(),
+            shutdown_timeout: c.shutdown_timeout,
+            pipelines,
+        })
+    }
+}
+
+fn build_all<T: ?Sized>(
+    loaded: &Loaded,
+    pipeline: &str,
+    section: &str,
+    components: &[ComponentConfig],
+    factories: &BTreeMap<&'static str, fn(&Options<'_>) -> Result<Arc<T>, OptionsError>>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Component<T>> {
+    let mut built = Vec::new();
+    for (i, c) in components.iter().enumerate() {
+        let id = format!("{section}[{i}]");
+        let at = format!("pipelines.{pipeline}.{id}");
+        let Some(factory) = factories.get(c.kind.as_str()) else {
+            let known: Vec<_> = factories.keys().copied().collect();
+            errors.push(loaded.error_at(
+                &format!("{at}.type"),
+                format!(
+                    "unknown {} type `{}`, expected one of {}",
+                    &section[..section.len() - 1],
+                    c.kind,
+                    known.join(", ")
+                ),
+            ));
+            continue;
+        };
+        let options = Options {
+            map: &c.options,
+            base_dir: &loaded.base_dir,
+            pipeline,
+        };
+        match factory(&options) {
+            Ok(plugin) => built.push(Component {
+                id,
+                kind: c.kind.clone(),
+                plugin,
+            }),
+            Err(e) => {
+                let path = if e.field.is_empty() {
+                    at
+                } else {
+                    format!("{at}.{}", e.field)
+                };
+                errors.push(loaded.error_at(&path, e.message));
+            }
+        }
+    }
+    built
+}

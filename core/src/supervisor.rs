@@ -1,0 +1,181 @@
+//! Restarts a failed component with exponential backoff, catching panics so that one
+//! component's bug never reaches another component, pipeline, or the process.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Counters;
+use crate::plugin::PluginError;
+
+/// Exponential backoff: 100 ms doubling to 30 s.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(30);
+
+    /// A backoff at its first step.
+    pub fn new() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+
+    /// The delay to wait now; the following one doubles.
+    pub fn step(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        d
+    }
+
+    /// Back to the first step after a success.
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Restarts inside this window count toward the intensity limit.
+const WINDOW: Duration = Duration::from_secs(60);
+/// More restarts than this inside [`WINDOW`] marks the component failed (still retried).
+const INTENSITY: usize = 10;
+/// An incarnation that ran this long was healthy: the backoff starts over.
+const HEALTHY: Duration = Duration::from_secs(10);
+
+/// How one attempt of a supervised task ended.
+pub enum Outcome {
+    /// It finished its work.
+    Done,
+    /// It returned an error.
+    Failed(PluginError),
+    /// It panicked; the message.
+    Panicked(String),
+}
+
+/// Runs `attempt` once, turning a panic into [`Outcome::Panicked`].
+pub async fn catch<F: Future<Output = Result<(), PluginError>>>(attempt: F) -> Outcome {
+    match AssertUnwindSafe(attempt).catch_unwind().await {
+        Ok(Ok(())) => Outcome::Done,
+        Ok(Err(e)) => Outcome::Failed(e),
+        Err(payload) => Outcome::Panicked(panic_message(&payload)),
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-text payload".to_owned()
+    }
+}
+
+/// Runs `start()` until it returns `Ok` or `shutdown` fires, restarting it after an error
+/// or a panic with backoff. `pipeline`/`component` name it in logs.
+pub async fn supervise<F, Fut>(
+    pipeline: &str,
+    component: &str,
+    counters: &Counters,
+    shutdown: &CancellationToken,
+    mut start: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), PluginError>>,
+{
+    let mut backoff = Backoff::new();
+    let mut recent: Vec<Instant> = Vec::new();
+    loop {
+        let began = Instant::now();
+        let why = match catch(start()).await {
+            Outcome::Done => return,
+            Outcome::Failed(e) => format!("failed: {e}"),
+            Outcome::Panicked(msg) => format!("panicked: {msg}"),
+        };
+        if shutdown.is_cancelled() {
+            tracing::warn!(
+                pipeline,
+                component,
+                "{why} (while shutting down; not restarted)"
+            );
+            return;
+        }
+        if began.elapsed() >= HEALTHY {
+            backoff.reset();
+        }
+        Counters::add(&counters.restarts, 1);
+        recent.retain(|t| t.elapsed() < WINDOW);
+        recent.push(Instant::now());
+        let delay = backoff.step();
+        if recent.len() > INTENSITY {
+            tracing::error!(
+                pipeline,
+                component,
+                restarts_in_window = recent.len(),
+                retry_in_ms = delay.as_millis() as u64,
+                "{why}; restarting too often, component marked failed and retried slowly"
+            );
+        } else {
+            tracing::error!(
+                pipeline,
+                component,
+                retry_in_ms = delay.as_millis() as u64,
+                "{why}; restarting from its last checkpoint"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn backoff_doubles_to_a_cap_and_resets() {
+        let mut b = Backoff::new();
+        let steps: Vec<_> = (0..12).map(|_| b.step().as_millis()).collect();
+        assert_eq!(&steps[..4], &[100, 200, 400, 800]);
+        assert_eq!(*steps.last().unwrap(), 30_000);
+        b.reset();
+        assert_eq!(b.step().as_millis(), 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn panics_and_errors_are_restarted_until_done() {
+        let tries = AtomicUsize::new(0);
+        let counters = Counters::default();
+        supervise(
+            "p",
+            "sources[0]",
+            &counters,
+            &CancellationToken::new(),
+            || async {
+                match tries.fetch_add(1, Ordering::SeqCst) {
+                    0 => panic!("boom"),
+                    1 => Err(PluginError::new("bad")),
+                    _ => Ok(()),
+                }
+            },
+        )
+        .await;
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
+        assert_eq!(counters.snapshot().restarts, 2);
+    }
+}
