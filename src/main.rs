@@ -1,1 +1,123 @@
-fn main() {}
+//! The `logcatch` command line: parses arguments, sets up logging, and hands over to
+//! `logcatch-core`. No pipeline logic lives here.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use logcatch_core::config::{self, ConfigErrors, Loaded};
+use logcatch_core::daemon::{self, RunOptions};
+use logcatch_core::registry::Plan;
+
+/// The config used when none is given.
+const DEFAULT_CONFIG: &str = include_str!("../config/logcatch.yaml");
+const DEFAULT_ORIGIN: &str = "<embedded config/logcatch.yaml>";
+
+/// Collects log lines and moves them through pipelines declared in YAML.
+///
+/// With no command, runs the embedded default config (a demo pipeline to stdout).
+#[derive(Parser)]
+#[command(name = "logcatch", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Log output format (logs go to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the pipelines until SIGTERM/SIGINT (or, with --once, until every source is read).
+    Run {
+        /// Config file (default: the embedded config/logcatch.yaml).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Read every source to its current end, deliver everything, checkpoint and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Checks a config as `run` would before starting; prints every error.
+    Validate {
+        /// Config file (default: the embedded config/logcatch.yaml).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let (config, once, validate_only) = match cli.command {
+        None => (None, false, false),
+        Some(Command::Run { config, once }) => (config, once, false),
+        Some(Command::Validate { config }) => (config, false, true),
+    };
+    let plan = match load(config.as_deref()) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            eprintln!("{errors}");
+            let n = errors.0.len();
+            eprintln!("config invalid: {n} error{}", if n == 1 { "" } else { "s" });
+            return ExitCode::from(2);
+        }
+    };
+    if validate_only {
+        return match daemon::preflight(&plan) {
+            Ok(()) => {
+                println!("config ok: {} pipeline(s)", plan.pipelines.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    match run(plan, RunOptions { once }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: Option<&Path>) -> Result<Plan, ConfigErrors> {
+    let loaded: Loaded = match path {
+        Some(p) => config::load_file(p)?,
+        None => config::load_str(DEFAULT_CONFIG, DEFAULT_ORIGIN.to_owned(), PathBuf::from("."))?,
+    };
+    logcatch_plugins::registry().plan(&loaded)
+}
+
+fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    rt.block_on(daemon::run(plan, opts)).context("logcatch stopped")?;
+    // Blocked reads (stdin) must not hold the process open once everything is delivered.
+    rt.shutdown_background();
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LOGCATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    // Panics are caught and reported by the supervisor with their pipeline and component;
+    // this records where they happened, through the same log.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        tracing::debug!(%location, "panic: {info}");
+    }));
+}

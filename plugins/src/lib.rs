@@ -1,1 +1,34 @@
-//! placeholder
+//! logcatch's built-in plugins, one module each: sources (`file`, `demo`, `stdin`) and sinks
+//! (`stdout`, `file`, `blackhole`). [`registry`] maps their YAML `type:` names to them.
+
+#![warn(missing_docs)]
+
+pub mod sources {
+    //! Where lines come from.
+    pub mod demo;
+    pub mod file;
+    pub mod lines;
+    pub mod stdin;
+}
+
+pub mod sinks {
+    //! Where lines go.
+    pub mod blackhole;
+    pub mod encode;
+    pub mod file;
+    pub mod stdout;
+}
+
+use logcatch_core::registry::Registry;
+
+/// Every built-in source and sink, by `type:`.
+pub fn registry() -> Registry {
+    let mut r = Registry::default();
+    r.source("file", sources::file::build)
+        .source("demo", sources::demo::build)
+        .source("stdin", sources::stdin::build)
+        .sink("stdout", sinks::stdout::build)
+        .sink("file", sinks::file::build)
+        .sink("blackhole", sinks::blackhole::build);
+    r
+}

@@ -1,0 +1,93 @@
+//! Encodes a batch into bytes for line-oriented sinks: `text` (the message) or `json` (one
+//! object per line). Writes into a reused buffer: no allocation per event.
+
+use std::io::Write;
+use std::time::{Duration, UNIX_EPOCH};
+
+use logcatch_core::batch::{AttrValue, Batch};
+use serde::Deserialize;
+
+/// How a sink writes events.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// The message, one per line.
+    #[default]
+    Text,
+    /// `{"message","timestamp","source","offset","attributes"}`, one object per line.
+    Json,
+}
+
+/// Appends every event of `batch` to `out` in `format`, one line each.
+pub fn encode(batch: &Batch, format: Format, out: &mut Vec<u8>) {
+    match format {
+        Format::Text => {
+            for e in batch.iter() {
+                out.extend_from_slice(e.message().as_bytes());
+                out.push(b'\n');
+            }
+        }
+        Format::Json => {
+            for e in batch.iter() {
+                let ts = UNIX_EPOCH + Duration::from_nanos(e.timestamp_ns());
+                out.extend_from_slice(b"{\"message\":");
+                json_str(out, e.message());
+                let _ = write!(out, ",\"timestamp\":\"{}\",\"source\":", humantime::format_rfc3339_micros(ts));
+                json_str(out, e.source());
+                let _ = write!(out, ",\"offset\":{},\"attributes\":{{", e.offset());
+                for (i, (k, v)) in e.attrs().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    json_str(out, k);
+                    out.push(b':');
+                    let _ = match v {
+                        AttrValue::Text(s) => Ok(json_str(out, s)),
+                        AttrValue::Int(i) => write!(out, "{i}"),
+                        AttrValue::Float(f) if f.is_finite() => write!(out, "{f}"),
+                        AttrValue::Float(_) => write!(out, "null"),
+                        AttrValue::Bool(b) => write!(out, "{b}"),
+                    };
+                }
+                out.extend_from_slice(b"}}\n");
+            }
+        }
+    }
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logcatch_core::ack::Ack;
+    use logcatch_core::batch::BatchBuilder;
+
+    #[test]
+    fn json_lines_parse_back() {
+        let mut b = BatchBuilder::with_capacity(2, 64);
+        let src = b.source("/var/log/a \"b\".log");
+        b.push("say \"hi\"\tnow", src, 42, 1_700_000_000_123_456_000);
+        b.attr("status", AttrValue::Int(200));
+        b.attr("level", AttrValue::Text("info"));
+        b.attr("ok", AttrValue::Bool(false));
+        b.push("plain", src, 60, 0);
+        let batch = b.finish(Ack::none());
+        let mut out = Vec::new();
+        encode(&batch, Format::Json, &mut out);
+        let lines: Vec<serde_json::Value> =
+            out.split(|&c| c == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+        assert_eq!(lines[0]["message"], "say \"hi\"\tnow");
+        assert_eq!(lines[0]["timestamp"], "2023-11-14T22:13:20.123456Z");
+        assert_eq!(lines[0]["source"], "/var/log/a \"b\".log");
+        assert_eq!(lines[0]["offset"], 42);
+        assert_eq!(lines[0]["attributes"], serde_json::json!({"status": 200, "level": "info", "ok": false}));
+        assert_eq!(lines[1]["attributes"], serde_json::json!({}));
+
+        let mut text = Vec::new();
+        encode(&batch, Format::Text, &mut text);
+        assert_eq!(text, b"say \"hi\"\tnow\nplain\n");
+    }
+}

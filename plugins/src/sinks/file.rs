@@ -1,0 +1,86 @@
+//! The `file` sink: appends events to a file, as text or JSON lines. A batch is acknowledged
+//! only once it is written and flushed to the OS (and, with `fsync: true`, to the disk).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use logcatch_core::batch::Batch;
+use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkWriter};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use super::encode::{Format, encode};
+
+/// `type: file` (sink) options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSinkConfig {
+    /// The file to append to (created with its directories); relative to the config file.
+    pub path: PathBuf,
+    /// `text` or `json`.
+    #[serde(default)]
+    pub format: Format,
+    /// Also fsync each batch before acknowledging it (survives power loss, costs speed).
+    #[serde(default)]
+    pub fsync: bool,
+}
+
+struct FileSink {
+    path: PathBuf,
+    format: Format,
+    fsync: bool,
+}
+
+/// Builds a `file` sink from its options.
+pub fn build(options: &Options<'_>) -> Result<Arc<dyn Sink>, OptionsError> {
+    let config: FileSinkConfig = options.parse()?;
+    if config.path.as_os_str().is_empty() {
+        return Err(OptionsError::new("path", "must not be empty"));
+    }
+    let path = options.resolve(&config.path);
+    if path.is_dir() {
+        return Err(OptionsError::new("path", format!("{} is a directory", path.display())));
+    }
+    Ok(Arc::new(FileSink { path, format: config.format, fsync: config.fsync }))
+}
+
+#[async_trait]
+impl Sink for FileSink {
+    async fn open(&self) -> Result<Box<dyn SinkWriter>, PluginError> {
+        let context = |e: std::io::Error| PluginError::new(format!("{}: {e}", self.path.display()));
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(context)?;
+        }
+        let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await.map_err(context)?;
+        Ok(Box::new(FileWriter { sink_path: self.path.clone(), format: self.format, fsync: self.fsync, file, buf: Vec::new() }))
+    }
+}
+
+struct FileWriter {
+    sink_path: PathBuf,
+    format: Format,
+    fsync: bool,
+    file: tokio::fs::File,
+    buf: Vec<u8>,
+}
+
+#[async_trait]
+impl SinkWriter for FileWriter {
+    async fn write(&mut self, batch: &Batch) -> Result<(), PluginError> {
+        self.buf.clear();
+        encode(batch, self.format, &mut self.buf);
+        let context = |e: std::io::Error| PluginError::new(format!("{}: {e}", self.sink_path.display()));
+        self.file.write_all(&self.buf).await.map_err(context)?;
+        self.file.flush().await.map_err(context)?;
+        if self.fsync {
+            self.file.sync_data().await.map_err(context)?;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<(), PluginError> {
+        self.file.flush().await?;
+        Ok(())
+    }
+}

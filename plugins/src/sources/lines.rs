@@ -1,0 +1,227 @@
+//! Cuts a byte stream into line events: reads chunks into an arena, finds newlines with
+//! memchr, splits lines longer than the limit, repairs invalid UTF-8, and hands out batches
+//! whose arena is the chunk itself. Shared by the `file` and `stdin` sources.
+
+use std::io::Read;
+
+use logcatch_core::ack::Ack;
+use logcatch_core::batch::{Batch, BatchBuilder};
+use logcatch_core::metrics::Counters;
+
+/// Bytes asked of the OS per read at least.
+const MIN_READ: usize = 64 << 10;
+/// Bytes asked of the OS per read at most.
+const MAX_READ: usize = 4 << 20;
+
+/// The lines read from one stream and not yet sent.
+#[derive(Debug)]
+pub struct LineBuffer {
+    /// `[lines found | bytes not yet cut into lines]`.
+    arena: Vec<u8>,
+    /// Stream offset of `arena[0]`.
+    base: u64,
+    /// Bytes of `arena` already cut into lines.
+    consumed: usize,
+    /// Line spans (start, len) in `arena`.
+    spans: Vec<(u32, u32)>,
+    /// The line being read is longer than the limit and already partly emitted.
+    in_long_line: bool,
+    max_events: usize,
+    max_line_bytes: usize,
+    max_bytes: usize,
+}
+
+impl LineBuffer {
+    /// An empty buffer whose next byte is at stream offset `base`.
+    pub fn new(base: u64, max_events: usize, max_bytes: usize, max_line_bytes: usize) -> Self {
+        LineBuffer {
+            arena: Vec::new(),
+            base,
+            consumed: 0,
+            spans: Vec::with_capacity(max_events.min(4096)),
+            in_long_line: false,
+            max_events,
+            max_line_bytes: max_line_bytes.max(1),
+            max_bytes,
+        }
+    }
+
+    /// Forgets everything and starts again at stream offset `base` (after a truncation).
+    pub fn reset(&mut self, base: u64) {
+        self.arena.clear();
+        self.spans.clear();
+        self.consumed = 0;
+        self.base = base;
+        self.in_long_line = false;
+    }
+
+    /// Stream offset just past the last byte cut into a line: where a restart resumes.
+    pub fn consumed_offset(&self) -> u64 {
+        self.base + self.consumed as u64
+    }
+
+    /// Stream offset just past the last byte read.
+    pub fn read_offset(&self) -> u64 {
+        self.base + self.arena.len() as u64
+    }
+
+    /// Lines waiting to be sent.
+    pub fn pending(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The batch is full: send it before reading more.
+    pub fn is_full(&self) -> bool {
+        self.spans.len() >= self.max_events || self.consumed >= self.max_bytes
+    }
+
+    /// Reads once from `reader` (at most `limit` bytes) and cuts what it can into lines.
+    /// Returns the bytes read (0 at end of stream).
+    pub fn fill(&mut self, reader: impl Read, limit: u64, counters: &Counters) -> std::io::Result<usize> {
+        let want = self.max_bytes.saturating_sub(self.arena.len()).clamp(MIN_READ, MAX_READ) as u64;
+        let before = self.arena.len();
+        reader.take(want.min(limit)).read_to_end(&mut self.arena)?;
+        let n = self.arena.len() - before;
+        self.cut(counters);
+        Ok(n)
+    }
+
+    /// Cuts complete lines (and over-long pieces) out of the unread part of the arena,
+    /// stopping when the batch is full.
+    fn cut(&mut self, counters: &Counters) {
+        while !self.is_full() {
+            let rest = &self.arena[self.consumed..];
+            let newline = memchr::memchr(b'\n', &rest[..rest.len().min(self.max_line_bytes + 1)]);
+            match newline {
+                Some(len) if len <= self.max_line_bytes => {
+                    self.spans.push((self.consumed as u32, len as u32));
+                    self.consumed += len + 1;
+                    self.in_long_line = false;
+                }
+                _ if rest.len() > self.max_line_bytes => {
+                    // Longer than the limit: emit a piece now, cut on a char boundary.
+                    let mut len = self.max_line_bytes;
+                    let mut back = 0;
+                    while back < 3 && len > 1 && (rest[len] & 0xC0) == 0x80 {
+                        len -= 1;
+                        back += 1;
+                    }
+                    if !self.in_long_line {
+                        Counters::add(&counters.lines_split, 1);
+                        self.in_long_line = true;
+                    }
+                    self.spans.push((self.consumed as u32, len as u32));
+                    self.consumed += len;
+                }
+                _ => break, // a partial line: wait for its newline
+            }
+        }
+    }
+
+    /// Takes the pending lines as a batch from `source`, keeping any partial line for later.
+    /// `ack(end)` builds the acknowledgement for a batch ending at stream offset `end`.
+    pub fn take_batch(&mut self, source: &str, ts_ns: u64, counters: &Counters, ack: impl FnOnce(u64) -> Ack) -> Batch {
+        let rest = self.arena.split_off(self.consumed);
+        let mut arena = std::mem::replace(&mut self.arena, rest);
+        self.arena.reserve(MIN_READ);
+        let spans = std::mem::take(&mut self.spans);
+        self.spans.reserve(self.max_events.min(4096));
+        let base = self.base;
+        let end = self.consumed_offset();
+        self.base = end;
+        self.consumed = 0;
+        // Rescan any bytes already read past the batch (the batch was full).
+        self.cut(counters);
+
+        arena.truncate(spans.last().map(|&(o, l)| (o + l) as usize).unwrap_or(0));
+        let mut b = match String::from_utf8(arena) {
+            Ok(text) => {
+                let mut b = BatchBuilder::from_text_arena(text, spans.len());
+                let src = b.source(source);
+                for &(off, len) in &spans {
+                    b.push_span(off as usize, len as usize, src, base + off as u64, ts_ns);
+                }
+                b
+            }
+            Err(e) => repair(&e.into_bytes(), &spans, source, base, ts_ns, counters),
+        };
+        if b.is_empty() {
+            // Only reached for an empty batch: keep a source entry for readers.
+            b.source(source);
+        }
+        b.finish(ack(end))
+    }
+}
+
+/// The slow path for a chunk with invalid UTF-8: copies each line, replacing bad bytes with
+/// U+FFFD, and counts the lines repaired.
+fn repair(arena: &[u8], spans: &[(u32, u32)], source: &str, base: u64, ts_ns: u64, counters: &Counters) -> BatchBuilder {
+    let mut b = BatchBuilder::with_capacity(spans.len(), arena.len() + 64);
+    let src = b.source(source);
+    let mut repaired = 0;
+    for &(off, len) in spans {
+        let line = String::from_utf8_lossy(&arena[off as usize..(off + len) as usize]);
+        repaired += matches!(line, std::borrow::Cow::Owned(_)) as u64;
+        b.push(&line, src, base + off as u64, ts_ns);
+    }
+    Counters::add(&counters.invalid_utf8, repaired);
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(batch: &Batch) -> Vec<(String, u64)> {
+        batch.iter().map(|e| (e.message().to_owned(), e.offset())).collect()
+    }
+
+    fn take(buf: &mut LineBuffer, c: &Counters) -> Batch {
+        buf.take_batch("s", 0, c, |_| Ack::none())
+    }
+
+    #[test]
+    fn partial_lines_wait_for_their_newline() {
+        let c = Counters::default();
+        let mut buf = LineBuffer::new(0, 1024, 1 << 20, 1 << 20);
+        buf.fill(&b"one\ntwo\nthr"[..], u64::MAX, &c).unwrap();
+        assert_eq!(buf.consumed_offset(), 8);
+        let b = take(&mut buf, &c);
+        assert_eq!(lines(&b), [("one".into(), 0), ("two".into(), 4)]);
+        buf.fill(&b"ee\n"[..], u64::MAX, &c).unwrap();
+        assert_eq!(lines(&take(&mut buf, &c)), [("three".into(), 8)]);
+        assert_eq!(buf.consumed_offset(), 14);
+    }
+
+    #[test]
+    fn batches_are_cut_at_max_events() {
+        let c = Counters::default();
+        let mut buf = LineBuffer::new(100, 2, 1 << 20, 1 << 20);
+        buf.fill(&b"a\nb\nc\nd\ne"[..], u64::MAX, &c).unwrap();
+        assert!(buf.is_full());
+        assert_eq!(lines(&take(&mut buf, &c)), [("a".into(), 100), ("b".into(), 102)]);
+        assert_eq!(lines(&take(&mut buf, &c)), [("c".into(), 104), ("d".into(), 106)]);
+        assert_eq!(buf.pending(), 0);
+        assert_eq!(buf.consumed_offset(), 108);
+    }
+
+    #[test]
+    fn long_lines_are_split_on_char_boundaries_and_counted() {
+        let c = Counters::default();
+        let mut buf = LineBuffer::new(0, 1024, 1 << 20, 4);
+        buf.fill("abcdéfghij\nok\n".as_bytes(), u64::MAX, &c).unwrap();
+        let got: Vec<_> = lines(&take(&mut buf, &c)).into_iter().map(|l| l.0).collect();
+        assert_eq!(got, ["abcd", "éfg", "hij", "ok"]);
+        assert_eq!(c.snapshot().lines_split, 1);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_and_counted() {
+        let c = Counters::default();
+        let mut buf = LineBuffer::new(0, 1024, 1 << 20, 1 << 20);
+        buf.fill(&b"good\nb\xffad\n"[..], u64::MAX, &c).unwrap();
+        let got: Vec<_> = lines(&take(&mut buf, &c)).into_iter().map(|l| l.0).collect();
+        assert_eq!(got, ["good", "b\u{fffd}ad"]);
+        assert_eq!(c.snapshot().invalid_utf8, 1);
+    }
+}

@@ -1,0 +1,170 @@
+//! Shared helpers for the end-to-end tests: run the real `logcatch` binary on real files.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_logcatch")
+}
+
+/// A scratch directory that holds a config, inputs, outputs and `data_dir`.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `yaml` as `logcatch.yaml` (paths in it are relative to the scratch dir).
+    pub fn config(&self, yaml: &str) -> PathBuf {
+        let p = self.path("logcatch.yaml");
+        fs::write(&p, yaml).unwrap();
+        p
+    }
+
+    /// Runs `logcatch run -c CONFIG --once` to completion; returns (status, stderr).
+    pub fn run_once(&self, config: &Path) -> (ExitStatus, String) {
+        let out = Command::new(bin())
+            .args(["run", "--once", "-c"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run logcatch");
+        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Starts `logcatch run -c CONFIG` in the background, stderr to `daemon-N.log`.
+    pub fn start(&self, config: &Path) -> Daemon {
+        let n = (0..).find(|n| !self.path(&format!("daemon-{n}.log")).exists()).unwrap();
+        let log_path = self.path(&format!("daemon-{n}.log"));
+        let log = fs::File::create(&log_path).unwrap();
+        let child = Command::new(bin())
+            .args(["run", "-c"])
+            .arg(config)
+            .env("LOGCATCH_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn logcatch");
+        Daemon { child: Some(child), log_path }
+    }
+}
+
+/// A running `logcatch run`; killed if still running when dropped.
+pub struct Daemon {
+    child: Option<Child>,
+    pub log_path: PathBuf,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    /// What the daemon logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        self.child.as_mut().unwrap().try_wait().unwrap().is_none()
+    }
+
+    /// Sends `signal` and waits (up to 30 s) for the exit status.
+    pub fn signal_and_wait(mut self, signal: i32) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        unsafe { libc::kill(child.id() as i32, signal) };
+        wait_timeout(&mut child, Duration::from_secs(30)).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("logcatch did not exit within 30 s of signal {signal}\n{}", self.log())
+        })
+    }
+
+    /// SIGTERM: a clean stop.
+    pub fn terminate(self) -> ExitStatus {
+        self.signal_and_wait(libc::SIGTERM)
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// Lines of a file (empty if it does not exist).
+pub fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+/// The numbers found as the last whitespace-separated field (or `seq=N`) of each line.
+pub fn numbers(path: &Path) -> Vec<u64> {
+    lines(path)
+        .iter()
+        .filter_map(|l| {
+            let last = l.rsplit(' ').next()?;
+            last.strip_prefix("seq=").unwrap_or(last).parse().ok()
+        })
+        .collect()
+}
+
+/// Counts of each number in `nums`: (missing from 0..n, duplicated).
+pub fn audit(nums: &[u64], n: u64) -> (Vec<u64>, usize) {
+    let mut seen = vec![0u32; n as usize];
+    let mut extra = 0;
+    for &x in nums {
+        if x < n {
+            seen[x as usize] += 1;
+            if seen[x as usize] > 1 {
+                extra += 1;
+            }
+        }
+    }
+    let missing = (0..n).filter(|&i| seen[i as usize] == 0).collect();
+    (missing, extra)
+}
