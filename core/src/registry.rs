@@ -11,10 +11,12 @@ use crate::config::{
 };
 use crate::plugin::{Options, OptionsError, Sink, Source};
 
+/// Builds a plugin of kind `T` from its options.
+pub type Factory<T> = fn(&Options<'_>) -> Result<Arc<T>, OptionsError>;
 /// Builds a source from its options.
-pub type SourceFactory = fn(&Options<'_>) -> Result<Arc<dyn Source>, OptionsError>;
+pub type SourceFactory = Factory<dyn Source>;
 /// Builds a sink from its options.
-pub type SinkFactory = fn(&Options<'_>) -> Result<Arc<dyn Sink>, OptionsError>;
+pub type SinkFactory = Factory<dyn Sink>;
 
 /// The known source and sink types.
 #[derive(Default, Clone)]
@@ -115,7 +117,7 @@ fn build_all<T: ?Sized>(
     pipeline: &str,
     section: &str,
     components: &[ComponentConfig],
-    factories: &BTreeMap<&'static str, fn(&Options<'_>) -> Result<Arc<T>, OptionsError>>,
+    factories: &BTreeMap<&'static str, Factory<T>>,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<Component<T>> {
     let mut built = Vec::new();

@@ -41,18 +41,22 @@ pub fn encode(batch: &Batch, format: Format, out: &mut Vec<u8>) {
                     }
                     json_str(out, k);
                     out.push(b':');
-                    let _ = match v {
-                        AttrValue::Text(s) => Ok(json_str(out, s)),
-                        AttrValue::Int(i) => write!(out, "{i}"),
-                        AttrValue::Float(f) if f.is_finite() => write!(out, "{f}"),
-                        AttrValue::Float(_) => write!(out, "null"),
-                        AttrValue::Bool(b) => write!(out, "{b}"),
-                    };
+                    match v {
+                        AttrValue::Text(s) => json_str(out, s),
+                        AttrValue::Int(i) => write_display(out, i),
+                        AttrValue::Float(f) if f.is_finite() => write_display(out, f),
+                        AttrValue::Float(_) => out.extend_from_slice(b"null"),
+                        AttrValue::Bool(b) => write_display(out, b),
+                    }
                 }
                 out.extend_from_slice(b"}}\n");
             }
         }
     }
+}
+
+fn write_display(out: &mut Vec<u8>, v: impl std::fmt::Display) {
+    write!(out, "{v}").expect("writing to a Vec cannot fail");
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {

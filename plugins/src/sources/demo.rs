@@ -114,11 +114,11 @@ fn write_line(out: &mut String, seq: u64, stamp: &impl std::fmt::Display) {
     let user = h % 9973;
     let ms = h % 480 + 2;
     let _ = match level {
-        "DEBUG" => write!(out, "{stamp} DEBUG {service} lookup key=user:{user} hit={} took_us={ms}", h % 3 != 0),
+        "DEBUG" => write!(out, "{stamp} DEBUG {service} lookup key=user:{user} hit={} took_us={ms}", !h.is_multiple_of(3)),
         "INFO" => write!(
             out,
             "{stamp} INFO {service} request completed method={} path=/api/orders/{user} status=200 duration_ms={ms}",
-            if h % 4 == 0 { "POST" } else { "GET" }
+            if h.is_multiple_of(4) { "POST" } else { "GET" }
         ),
         "WARN" => write!(out, "{stamp} WARN {service} slow upstream host=10.0.{}.{} duration_ms={}", h % 8, h % 250, ms * 10),
         _ => write!(out, "{stamp} ERROR {service} charge failed order={user} reason=card_declined retry=false"),
