@@ -44,6 +44,16 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Runs one filter plugin over stdin lines and prints the events as JSON lines: the
+    /// quickest way to try a plugin.
+    Filter {
+        /// The plugin (a WebAssembly component exporting logcatch:plugin/filter).
+        #[arg(value_name = "WASM")]
+        wasm: PathBuf,
+        /// The plugin's config, as JSON (what `config:` holds in YAML).
+        #[arg(long, value_name = "JSON", default_value = "{}")]
+        config: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -55,12 +65,15 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let (config, once, validate_only) = match cli.command {
-        None => (None, false, false),
-        Some(Command::Run { config, once }) => (config, once, false),
-        Some(Command::Validate { config }) => (config, false, true),
+    let (source, once, validate_only) = match cli.command {
+        None => (ConfigSource::Default, false, false),
+        Some(Command::Run { config, once }) => (ConfigSource::from(config), once, false),
+        Some(Command::Validate { config }) => (ConfigSource::from(config), false, true),
+        Some(Command::Filter { wasm, config }) => {
+            (ConfigSource::Filter { wasm, config }, false, false)
+        }
     };
-    let plan = match load(config.as_deref()) {
+    let plan = match load(source) {
         Ok(plan) => plan,
         Err(errors) => {
             eprintln!("{errors}");
@@ -90,17 +103,68 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: Option<&Path>) -> Result<Plan, ConfigErrors> {
-    let loaded: Loaded = match path {
-        Some(p) => config::load_file(p)?,
-        None => config::load_str(DEFAULT_CONFIG, DEFAULT_ORIGIN.to_owned(), PathBuf::from("."))?,
+/// Where the config comes from.
+enum ConfigSource {
+    Default,
+    File(PathBuf),
+    /// `logcatch filter`: stdin → the plugin → JSON lines on stdout.
+    Filter {
+        wasm: PathBuf,
+        config: String,
+    },
+}
+
+impl From<Option<PathBuf>> for ConfigSource {
+    fn from(path: Option<PathBuf>) -> Self {
+        path.map_or(ConfigSource::Default, ConfigSource::File)
+    }
+}
+
+fn load(source: ConfigSource) -> Result<Plan, ConfigErrors> {
+    let loaded: Loaded = match source {
+        ConfigSource::File(p) => config::load_file(&p)?,
+        ConfigSource::Default => config::load_str(
+            DEFAULT_CONFIG,
+            DEFAULT_ORIGIN.to_owned(),
+            PathBuf::from("."),
+        )?,
+        ConfigSource::Filter { wasm, config } => {
+            let text = filter_config(&wasm, &config);
+            config::load_str(&text, "<logcatch filter>".to_owned(), PathBuf::from("."))?
+        }
     };
     logcatch_plugins::registry().plan(&loaded)
 }
 
+/// The pipeline `logcatch filter` runs, as YAML (JSON is YAML, so values are written as
+/// JSON; `$` is doubled so nothing is taken for a variable).
+fn filter_config(wasm: &Path, config_json: &str) -> String {
+    let data_dir = std::env::temp_dir().join("logcatch-filter");
+    let json = |s: &str| {
+        serde_json::to_string(s)
+            .expect("strings serialize")
+            .replace('$', "$$")
+    };
+    let data_dir = json(&data_dir.to_string_lossy());
+    let wasm = json(&wasm.to_string_lossy());
+    let config = config_json.replace('$', "$$");
+    format!(
+        "data_dir: {data_dir}\n\
+         pipelines:\n  \
+           filter:\n    \
+             sources: [{{type: stdin}}]\n    \
+             filters: [{{wasm: {wasm}, config: {config}}}]\n    \
+             sinks: [{{type: stdout, format: json}}]\n"
+    )
+}
+
 fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    rt.block_on(daemon::run(plan, opts)).context("logcatch stopped")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(daemon::run(plan, opts))
+        .context("logcatch stopped")?;
     // Blocked reads (stdin) must not hold the process open once everything is delivered.
     rt.shutdown_background();
     Ok(())
@@ -110,7 +174,10 @@ fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("LOGCATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

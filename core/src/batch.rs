@@ -35,42 +35,61 @@ pub enum AttrValue<'a> {
     Bool(bool),
 }
 
+/// The columns of a batch, exactly as they cross into WebAssembly (`event-batch` in `wit/`).
+pub type Columns = crate::wasm::wire::EventBatch;
+
 /// A batch of events stored column-wise, with the acknowledgement handle of what it covers.
 ///
-/// Invariant (kept by [`BatchBuilder`], the only way to make one): every message and text
-/// attribute span in the arena is valid UTF-8.
-#[derive(Debug, Default)]
+/// Invariant (kept by [`BatchBuilder`] and [`Batch::from_columns`], the only ways to make
+/// one): every message and text attribute span in the arena is in bounds and valid UTF-8,
+/// and every per-event column has one entry per event.
+#[derive(Debug)]
 pub struct Batch {
-    arena: Vec<u8>,
-    msg_off: Vec<u32>,
-    msg_len: Vec<u32>,
-    timestamp_ns: Vec<u64>,
-    source_id: Vec<u32>,
-    sources: Vec<String>,
-    offset: Vec<u64>,
-    attr_end: Vec<u32>,
-    attr_key_id: Vec<u32>,
-    attr_keys: Vec<String>,
-    attr_kind: Vec<u8>,
-    attr_val: Vec<u64>,
+    cols: Columns,
     /// What this batch covers in its sources; acknowledged once every sink has it.
     pub ack: Ack,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            cols: empty_columns(),
+            ack: Ack::none(),
+        }
+    }
+}
+
+fn empty_columns() -> Columns {
+    Columns {
+        arena: Vec::new(),
+        msg_off: Vec::new(),
+        msg_len: Vec::new(),
+        timestamp_ns: Vec::new(),
+        source_id: Vec::new(),
+        sources: Vec::new(),
+        offset: Vec::new(),
+        attr_end: Vec::new(),
+        attr_key_id: Vec::new(),
+        attr_keys: Vec::new(),
+        attr_kind: Vec::new(),
+        attr_val: Vec::new(),
+    }
 }
 
 impl Batch {
     /// Number of events in the batch.
     pub fn len(&self) -> usize {
-        self.msg_off.len()
+        self.cols.msg_off.len()
     }
 
     /// True when the batch holds no events (it may still carry positions to acknowledge).
     pub fn is_empty(&self) -> bool {
-        self.msg_off.is_empty()
+        self.cols.msg_off.is_empty()
     }
 
     /// Total bytes of message text, for byte counters.
     pub fn message_bytes(&self) -> u64 {
-        self.msg_len.iter().map(|&l| l as u64).sum()
+        self.cols.msg_len.iter().map(|&l| l as u64).sum()
     }
 
     /// One event by index.
@@ -84,8 +103,13 @@ impl Batch {
         (0..self.len()).map(move |index| EventRef { batch: self, index })
     }
 
+    /// The columns, to hand to a WebAssembly plugin (one copy per column).
+    pub fn columns(&self) -> &Columns {
+        &self.cols
+    }
+
     fn text(&self, off: u32, len: u32) -> &str {
-        let bytes = &self.arena[off as usize..off as usize + len as usize];
+        let bytes = &self.cols.arena[off as usize..off as usize + len as usize];
         debug_assert!(std::str::from_utf8(bytes).is_ok());
         // SAFETY: the builder only records spans it has checked (or was given) as UTF-8, and
         // spans end on line boundaries or char boundaries, never inside a code point.
@@ -103,23 +127,25 @@ pub struct EventRef<'a> {
 impl<'a> EventRef<'a> {
     /// The log line, without its newline.
     pub fn message(&self) -> &'a str {
-        let b = self.batch;
-        b.text(b.msg_off[self.index], b.msg_len[self.index])
+        let b = &self.batch.cols;
+        self.batch
+            .text(b.msg_off[self.index], b.msg_len[self.index])
     }
 
     /// Ingest time, nanoseconds since the Unix epoch.
     pub fn timestamp_ns(&self) -> u64 {
-        self.batch.timestamp_ns[self.index]
+        self.batch.cols.timestamp_ns[self.index]
     }
 
     /// Where the event came from (a file path, `stdin`, `demo`).
     pub fn source(&self) -> &'a str {
-        &self.batch.sources[self.batch.source_id[self.index] as usize]
+        let b = &self.batch.cols;
+        &b.sources[b.source_id[self.index] as usize]
     }
 
     /// Byte offset of the line in its source: with the source, the event's stable id.
     pub fn offset(&self) -> u64 {
-        self.batch.offset[self.index]
+        self.batch.cols.offset[self.index]
     }
 
     /// The value of attribute `key`, if the event has it.
@@ -129,18 +155,14 @@ impl<'a> EventRef<'a> {
 
     /// Every attribute of the event, in the order they were added.
     pub fn attrs(&self) -> impl Iterator<Item = (&'a str, AttrValue<'a>)> + 'a {
-        let b = self.batch;
-        let start = if self.index == 0 {
-            0
-        } else {
-            b.attr_end[self.index - 1] as usize
-        };
-        let end = b.attr_end[self.index] as usize;
+        let batch = self.batch;
+        let b = &batch.cols;
+        let (start, end) = attr_range(b, self.index);
         (start..end).map(move |i| {
             let key = b.attr_keys[b.attr_key_id[i] as usize].as_str();
             let raw = b.attr_val[i];
             let value = match b.attr_kind[i] {
-                0 => AttrValue::Text(b.text((raw >> 32) as u32, raw as u32)),
+                0 => AttrValue::Text(batch.text((raw >> 32) as u32, raw as u32)),
                 1 => AttrValue::Int(raw as i64),
                 2 => AttrValue::Float(f64::from_bits(raw)),
                 _ => AttrValue::Bool(raw != 0),
@@ -161,16 +183,15 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     /// An empty builder sized for about `events` events of `bytes` message bytes.
     pub fn with_capacity(events: usize, bytes: usize) -> Self {
-        let mut b = Batch {
-            msg_off: Vec::with_capacity(events),
-            msg_len: Vec::with_capacity(events),
-            timestamp_ns: Vec::with_capacity(events),
-            source_id: Vec::with_capacity(events),
-            offset: Vec::with_capacity(events),
-            attr_end: Vec::with_capacity(events),
-            ..Batch::default()
-        };
-        b.sources.reserve(1);
+        let mut b = Batch::default();
+        let c = &mut b.cols;
+        c.msg_off.reserve(events);
+        c.msg_len.reserve(events);
+        c.timestamp_ns.reserve(events);
+        c.source_id.reserve(events);
+        c.offset.reserve(events);
+        c.attr_end.reserve(events);
+        c.sources.reserve(1);
         BatchBuilder {
             batch: b,
             arena: String::with_capacity(bytes),
@@ -202,7 +223,7 @@ impl BatchBuilder {
 
     /// Adds `name` to the batch's source dictionary (once) and returns its id.
     pub fn source(&mut self, name: &str) -> u32 {
-        let sources = &mut self.batch.sources;
+        let sources = &mut self.batch.cols.sources;
         if let Some(i) = sources.iter().position(|s| s == name) {
             return i as u32;
         }
@@ -218,7 +239,7 @@ impl BatchBuilder {
             self.arena.is_char_boundary(off) && self.arena.is_char_boundary(off + len),
             "span out of arena or not on char boundaries"
         );
-        let b = &mut self.batch;
+        let b = &mut self.batch.cols;
         b.msg_off.push(off as u32);
         b.msg_len.push(len as u32);
         self.push_event_fields(source_id, offset, ts_ns);
@@ -226,7 +247,7 @@ impl BatchBuilder {
 
     /// Adds an event, copying `message` into the arena.
     pub fn push(&mut self, message: &str, source_id: u32, offset: u64, ts_ns: u64) {
-        let b = &mut self.batch;
+        let b = &mut self.batch.cols;
         b.msg_off.push(self.arena.len() as u32);
         b.msg_len.push(message.len() as u32);
         self.arena.push_str(message);
@@ -244,14 +265,14 @@ impl BatchBuilder {
     ) {
         let start = self.arena.len();
         write(&mut self.arena);
-        let b = &mut self.batch;
+        let b = &mut self.batch.cols;
         b.msg_off.push(start as u32);
         b.msg_len.push((self.arena.len() - start) as u32);
         self.push_event_fields(source_id, offset, ts_ns);
     }
 
     fn push_event_fields(&mut self, source_id: u32, offset: u64, ts_ns: u64) {
-        let b = &mut self.batch;
+        let b = &mut self.batch.cols;
         debug_assert!((source_id as usize) < b.sources.len());
         b.timestamp_ns.push(ts_ns);
         b.source_id.push(source_id);
@@ -260,7 +281,7 @@ impl BatchBuilder {
     }
 
     fn key_id(&mut self, key: &str) -> u32 {
-        let keys = &mut self.batch.attr_keys;
+        let keys = &mut self.batch.cols.attr_keys;
         if let Some(i) = keys.iter().position(|k| k == key) {
             return i as u32;
         }
@@ -272,7 +293,7 @@ impl BatchBuilder {
     pub fn attr(&mut self, key: &str, value: AttrValue<'_>) {
         assert!(!self.batch.is_empty(), "attr() before any event");
         let key_id = self.key_id(key);
-        let b = &mut self.batch;
+        let b = &mut self.batch.cols;
         let (kind, raw) = match value {
             AttrValue::Text(s) => {
                 let off = self.arena.len() as u64;
@@ -291,9 +312,162 @@ impl BatchBuilder {
 
     /// Finishes the batch, attaching what it covers.
     pub fn finish(mut self, ack: Ack) -> Batch {
-        self.batch.arena = self.arena.into_bytes();
+        self.batch.cols.arena = self.arena.into_bytes();
         self.batch.ack = ack;
         self.batch
+    }
+}
+
+/// Attribute index range of event `i`.
+fn attr_range(c: &Columns, i: usize) -> (usize, usize) {
+    let start = if i == 0 {
+        0
+    } else {
+        c.attr_end[i - 1] as usize
+    };
+    (start, c.attr_end[i] as usize)
+}
+
+/// Why columns from outside (a WebAssembly plugin) are not a valid batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid batch: {0}")]
+pub struct InvalidBatch(pub String);
+
+impl Batch {
+    /// Checks columns from an untrusted producer (a plugin's transform) and wraps them:
+    /// consistent lengths, dictionary ids and spans in bounds, UTF-8 text on char boundaries.
+    pub fn from_columns(cols: Columns, ack: Ack) -> Result<Batch, InvalidBatch> {
+        let bad = |m: String| Err(InvalidBatch(m));
+        let n = cols.msg_off.len();
+        for (name, len) in [
+            ("msg-len", cols.msg_len.len()),
+            ("timestamp-ns", cols.timestamp_ns.len()),
+            ("source-id", cols.source_id.len()),
+            ("offset", cols.offset.len()),
+            ("attr-end", cols.attr_end.len()),
+        ] {
+            if len != n {
+                return bad(format!("{name} has {len} entries for {n} events"));
+            }
+        }
+        let attrs = cols.attr_key_id.len();
+        if cols.attr_kind.len() != attrs || cols.attr_val.len() != attrs {
+            return bad("attribute columns differ in length".into());
+        }
+        let text = match std::str::from_utf8(&cols.arena) {
+            Ok(t) => t,
+            Err(e) => return bad(format!("arena is not UTF-8 ({e})")),
+        };
+        let span_ok = |off: u64, len: u64| {
+            off + len <= text.len() as u64
+                && text.is_char_boundary(off as usize)
+                && text.is_char_boundary((off + len) as usize)
+        };
+        let mut prev_end = 0;
+        for i in 0..n {
+            if !span_ok(cols.msg_off[i] as u64, cols.msg_len[i] as u64) {
+                return bad(format!(
+                    "event {i}: message span out of the arena or inside a character"
+                ));
+            }
+            if cols.source_id[i] as usize >= cols.sources.len() {
+                return bad(format!(
+                    "event {i}: source id {} out of range",
+                    cols.source_id[i]
+                ));
+            }
+            let end = cols.attr_end[i];
+            if end < prev_end || end as usize > attrs {
+                return bad(format!("event {i}: attr-end {end} out of order or range"));
+            }
+            prev_end = end;
+        }
+        if prev_end as usize != attrs {
+            return bad(format!("{attrs} attributes but attr-end covers {prev_end}"));
+        }
+        for a in 0..attrs {
+            if cols.attr_key_id[a] as usize >= cols.attr_keys.len() {
+                return bad(format!("attribute {a}: key id out of range"));
+            }
+            match cols.attr_kind[a] {
+                0 if !span_ok(cols.attr_val[a] >> 32, cols.attr_val[a] & 0xFFFF_FFFF) => {
+                    return bad(format!(
+                        "attribute {a}: text span out of the arena or inside a character"
+                    ));
+                }
+                0..=3 => {}
+                k => return bad(format!("attribute {a}: unknown kind {k}")),
+            }
+        }
+        Ok(Batch { cols, ack })
+    }
+
+    /// A new batch (without ack) holding the events at `indices`, in that order.
+    pub fn select(&self, indices: impl IntoIterator<Item = usize>) -> Batch {
+        let mut out = Batch::default();
+        out.append_events(self, indices);
+        out
+    }
+
+    /// Appends events of `other` (by index) to this batch, merging dictionaries.
+    pub fn append_events(&mut self, other: &Batch, indices: impl IntoIterator<Item = usize>) {
+        let base = self.cols.arena.len() as u64;
+        let (src, oc) = (&other.cols, &mut self.cols);
+        oc.arena.extend_from_slice(&src.arena);
+        let source_map: Vec<u32> = src
+            .sources
+            .iter()
+            .map(|s| intern(&mut oc.sources, s))
+            .collect();
+        let key_map: Vec<u32> = src
+            .attr_keys
+            .iter()
+            .map(|k| intern(&mut oc.attr_keys, k))
+            .collect();
+        for i in indices {
+            oc.msg_off.push((base + src.msg_off[i] as u64) as u32);
+            oc.msg_len.push(src.msg_len[i]);
+            oc.timestamp_ns.push(src.timestamp_ns[i]);
+            oc.source_id.push(source_map[src.source_id[i] as usize]);
+            oc.offset.push(src.offset[i]);
+            let (start, end) = attr_range(src, i);
+            for a in start..end {
+                oc.attr_key_id.push(key_map[src.attr_key_id[a] as usize]);
+                oc.attr_kind.push(src.attr_kind[a]);
+                let v = src.attr_val[a];
+                oc.attr_val
+                    .push(if src.attr_kind[a] == AttrKind::Text as u8 {
+                        v + (base << 32)
+                    } else {
+                        v
+                    });
+            }
+            oc.attr_end.push(oc.attr_key_id.len() as u32);
+        }
+    }
+
+    /// Keeps only the events at `indices` (ascending), keeping the ack.
+    pub fn retain(&mut self, indices: &[u32]) {
+        if indices.len() == self.len() {
+            return;
+        }
+        let kept = self.select(indices.iter().map(|&i| i as usize));
+        self.cols = kept.cols;
+    }
+
+    /// Replaces the events with `other`'s, keeping this batch's ack.
+    pub fn replace_events(&mut self, other: Batch) {
+        self.cols = other.cols;
+    }
+}
+
+fn intern(dict: &mut Vec<String>, s: &str) -> u32 {
+    match dict.iter().position(|d| d == s) {
+        Some(i) => i as u32,
+        None => {
+            dict.push(s.to_owned());
+            (dict.len() - 1) as u32
+        }
     }
 }
 
@@ -348,5 +522,90 @@ mod tests {
         let batch = b.finish(Ack::none());
         let msgs: Vec<_> = batch.iter().map(|e| e.message()).collect();
         assert_eq!(msgs, ["x=1", "y=22"]);
+    }
+
+    fn sample() -> Batch {
+        let mut b = BatchBuilder::with_capacity(3, 64);
+        let a = b.source("a");
+        b.push("one", a, 0, 1);
+        b.attr("k", AttrValue::Text("v1"));
+        let c = b.source("c");
+        b.push("two", c, 4, 2);
+        b.push("thrée", a, 8, 3);
+        b.attr("n", AttrValue::Int(7));
+        b.attr("k", AttrValue::Text("v3"));
+        b.finish(Ack::none())
+    }
+
+    fn view(b: &Batch) -> Vec<(String, String, Vec<(String, String)>)> {
+        b.iter()
+            .map(|e| {
+                let attrs = e
+                    .attrs()
+                    .map(|(k, v)| (k.to_owned(), format!("{v:?}")))
+                    .collect();
+                (e.message().to_owned(), e.source().to_owned(), attrs)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn select_and_append_keep_events_whole() {
+        let b = sample();
+        let picked = b.select([2, 0]);
+        let v = view(&picked);
+        assert_eq!(v[0].0, "thrée");
+        assert_eq!(
+            v[0].2,
+            [
+                ("n".into(), "Int(7)".into()),
+                ("k".into(), "Text(\"v3\")".into())
+            ]
+        );
+        assert_eq!(v[1].0, "one");
+        let mut twice = b.select(0..3);
+        twice.append_events(&b, [1]);
+        assert_eq!(view(&twice)[3], view(&b)[1]);
+        assert_eq!(twice.columns().sources, ["a", "c"], "dictionaries merged");
+        let mut r = sample();
+        r.retain(&[1]);
+        assert_eq!(view(&r), vec![view(&b)[1].clone()]);
+    }
+
+    #[test]
+    fn foreign_columns_are_checked() {
+        let good = sample();
+        assert!(Batch::from_columns(good.columns().clone(), Ack::none()).is_ok());
+        let mut c = good.columns().clone();
+        c.msg_len[0] = 999;
+        assert!(
+            Batch::from_columns(c, Ack::none())
+                .unwrap_err()
+                .0
+                .contains("event 0: message span")
+        );
+        let mut c = good.columns().clone();
+        c.msg_off[2] += 4; // inside the two-byte é
+        c.msg_len[2] = 1;
+        assert!(Batch::from_columns(c, Ack::none()).is_err());
+        let mut c = good.columns().clone();
+        c.source_id[1] = 5;
+        assert!(
+            Batch::from_columns(c, Ack::none())
+                .unwrap_err()
+                .0
+                .contains("source id")
+        );
+        let mut c = good.columns().clone();
+        c.attr_end.pop();
+        assert!(Batch::from_columns(c, Ack::none()).is_err());
+        let mut c = good.columns().clone();
+        c.arena.push(0xff);
+        assert!(
+            Batch::from_columns(c, Ack::none())
+                .unwrap_err()
+                .0
+                .contains("UTF-8")
+        );
     }
 }

@@ -62,8 +62,10 @@ impl Signals {
 /// The checks `run` makes before starting anything: `data_dir` can be created and every
 /// checkpoint file is readable. `validate` runs them too.
 pub fn preflight(plan: &Plan) -> Result<(), RunError> {
-    std::fs::create_dir_all(&plan.data_dir)
-        .map_err(|source| RunError::DataDir { path: plan.data_dir.clone(), source })?;
+    std::fs::create_dir_all(&plan.data_dir).map_err(|source| RunError::DataDir {
+        path: plan.data_dir.clone(),
+        source,
+    })?;
     for p in &plan.pipelines {
         for i in 0..p.sources.len() {
             Ledger::open(pipeline::ledger_path(&plan.data_dir, &p.name, i))?;

@@ -1,5 +1,6 @@
 //! logcatch's engine: column-wise event batches, the YAML config, pipelines with bounded
-//! channels, supervision with restarts, acknowledgements and checkpoints.
+//! channels, supervision with restarts, acknowledgements and checkpoints, and the
+//! WebAssembly host that runs filter plugins.
 //!
 //! Plugins (sources and sinks) live in `logcatch-plugins` and reach the engine only through
 //! the [`plugin`] traits and the [`registry`].
@@ -11,10 +12,12 @@ pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod daemon;
+pub mod dead_letter;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod registry;
 pub mod supervisor;
+pub mod wasm;
 
 pub use batch::{AttrValue, Batch, BatchBuilder, EventRef};

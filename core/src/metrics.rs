@@ -22,6 +22,18 @@ pub struct Counters {
     pub invalid_utf8: AtomicU64,
     /// Files that went away (deleted or rotated out) and were read to their end.
     pub files_closed: AtomicU64,
+    /// Events received (filters).
+    pub events_in: AtomicU64,
+    /// Message bytes received (filters).
+    pub bytes_in: AtomicU64,
+    /// Events a filter dropped (its choice, or a failure under `on_error: drop`).
+    pub dropped: AtomicU64,
+    /// Events written to the dead-letter file.
+    pub dead_lettered: AtomicU64,
+    /// Calls that trapped or hit a limit.
+    pub traps: AtomicU64,
+    /// Nanoseconds spent in plugin calls.
+    pub call_ns: AtomicU64,
 }
 
 /// A plain copy of [`Counters`] at one moment.
@@ -43,6 +55,18 @@ pub struct Snapshot {
     pub invalid_utf8: u64,
     /// See [`Counters::files_closed`].
     pub files_closed: u64,
+    /// See [`Counters::events_in`].
+    pub events_in: u64,
+    /// See [`Counters::bytes_in`].
+    pub bytes_in: u64,
+    /// See [`Counters::dropped`].
+    pub dropped: u64,
+    /// See [`Counters::dead_lettered`].
+    pub dead_lettered: u64,
+    /// See [`Counters::traps`].
+    pub traps: u64,
+    /// See [`Counters::call_ns`].
+    pub call_ns: u64,
 }
 
 impl Counters {
@@ -70,6 +94,12 @@ impl Counters {
             lines_split: r(&self.lines_split),
             invalid_utf8: r(&self.invalid_utf8),
             files_closed: r(&self.files_closed),
+            events_in: r(&self.events_in),
+            bytes_in: r(&self.bytes_in),
+            dropped: r(&self.dropped),
+            dead_lettered: r(&self.dead_lettered),
+            traps: r(&self.traps),
+            call_ns: r(&self.call_ns),
         }
     }
 }

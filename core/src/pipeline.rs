@@ -24,6 +24,8 @@ use crate::metrics::Counters;
 use crate::plugin::{Sink, SinkWriter, SourceContext};
 use crate::registry::{Component, PipelinePlan};
 use crate::supervisor::{self, Backoff, Outcome};
+use crate::wasm::FilterChain;
+use crate::wasm::chain::Stage;
 
 /// Batches that may wait between two stages.
 const CHANNEL_BATCHES: usize = 4;
@@ -103,6 +105,22 @@ pub fn start(
     }
     drop(tx);
 
+    let stages = plan
+        .filters
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let c = Arc::new(Counters::default());
+            counters.push((format!("filters[{i}]"), c.clone()));
+            Stage::new(f.filter, f.instance, c)
+        })
+        .collect();
+    let dead_letter = env
+        .data_dir
+        .join("dead_letter")
+        .join(format!("{name}.ndjson"));
+    let chain = FilterChain::new(name.clone(), stages, plan.on_error, dead_letter);
+
     let mut sink_inputs = Vec::new();
     for sink in plan.sinks {
         let c = Arc::new(Counters::default());
@@ -124,7 +142,7 @@ pub fn start(
     let task_counters = counters.clone();
     let task_name = name.clone();
     let task = tokio::spawn(async move {
-        route(rx, sink_inputs).await;
+        route(&task_name, rx, chain, sink_inputs).await;
         // Sources and router are done; wait for sinks to drain, then the flusher.
         let mut flusher_stopped = false;
         while tasks.len() > 1 || !flusher_stopped {
@@ -142,7 +160,9 @@ pub fn start(
             tracing::info!(
                 pipeline = %task_name, component = %component, events = s.events, bytes = s.bytes,
                 batches = s.batches, errors = s.errors, restarts = s.restarts, lines_split = s.lines_split,
-                invalid_utf8 = s.invalid_utf8, files_closed = s.files_closed, "component stopped"
+                invalid_utf8 = s.invalid_utf8, files_closed = s.files_closed, events_in = s.events_in,
+                dropped = s.dropped, dead_lettered = s.dead_lettered, traps = s.traps, call_ms = s.call_ns / 1_000_000,
+                "component stopped"
             );
         }
     });
@@ -154,10 +174,43 @@ pub fn start(
     })
 }
 
-/// The stage between sources and sinks: fans each batch out to every sink. The filter chain
-/// runs here, once per batch, when there is one.
-async fn route(mut rx: mpsc::Receiver<Batch>, sinks: Vec<mpsc::Sender<Arc<Batch>>>) {
+/// The stage between sources and sinks: runs the filter chain once per batch (on a blocking
+/// thread: it is CPU work), then fans the batch out to every sink. One chain per pipeline
+/// keeps batches in order, which in-order acknowledgement relies on.
+async fn route(
+    pipeline: &str,
+    mut rx: mpsc::Receiver<Batch>,
+    chain: FilterChain,
+    sinks: Vec<mpsc::Sender<Arc<Batch>>>,
+) {
+    let mut chain = Some(chain);
     while let Some(batch) = rx.recv().await {
+        let batch = match chain.take() {
+            Some(mut c) if !c.is_empty() => match tokio::task::spawn_blocking(move || {
+                let out = c.run(batch);
+                (c, out)
+            })
+            .await
+            {
+                Ok((c, out)) => {
+                    chain = Some(c);
+                    out
+                }
+                Err(e) => {
+                    // A bug in the host, not a plugin fault (those are contained in the
+                    // chain): stop routing; undelivered lines are read again after a restart.
+                    tracing::error!(
+                        pipeline,
+                        "filter chain failed: {e}; this pipeline stops delivering"
+                    );
+                    return;
+                }
+            },
+            other => {
+                chain = other;
+                batch
+            }
+        };
         batch.ack.set_holders(sinks.len());
         let batch = Arc::new(batch);
         for sink in &sinks {

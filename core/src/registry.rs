@@ -10,6 +10,8 @@ use crate::config::{
     BatchConfig, CheckpointConfig, ComponentConfig, ConfigError, ConfigErrors, Loaded,
 };
 use crate::plugin::{Options, OptionsError, Sink, Source};
+use crate::wasm::filter::Instance;
+use crate::wasm::{OnError, WasmFilter};
 
 /// Builds a plugin of kind `T` from its options.
 pub type Factory<T> = fn(&Options<'_>) -> Result<Arc<T>, OptionsError>;
@@ -35,12 +37,24 @@ pub struct Component<T: ?Sized> {
     pub plugin: Arc<T>,
 }
 
+/// A filter, loaded and initialised once (the instance is reused by the pipeline).
+pub struct FilterPlan {
+    /// The plugin.
+    pub filter: Arc<WasmFilter>,
+    /// The instance validation started.
+    pub instance: Option<Instance>,
+}
+
 /// One pipeline, built and checked.
 pub struct PipelinePlan {
     /// Its name in the config.
     pub name: String,
     /// Sources, in config order.
     pub sources: Vec<Component<dyn Source>>,
+    /// Filters, in order.
+    pub filters: Vec<FilterPlan>,
+    /// Policy for events a filter fails on.
+    pub on_error: OnError,
     /// Sinks, in config order.
     pub sinks: Vec<Component<dyn Sink>>,
     /// Batch cutting.
@@ -73,7 +87,16 @@ impl Registry {
     }
 
     /// Builds every component of `loaded`, collecting every error (not just the first).
+    ///
+    /// Plugins are compiled (or taken from the compile cache under `data_dir`) and
+    /// initialised with their config here, so a bad plugin is refused before anything runs.
     pub fn plan(&self, loaded: &Loaded) -> Result<Plan, ConfigErrors> {
+        let c = &loaded.config;
+        let data_dir = if c.data_dir.is_absolute() {
+            c.data_dir.clone()
+        } else {
+            loaded.base_dir.join(&c.data_dir)
+        };
         let mut errors = Vec::new();
         let mut pipelines = Vec::new();
         for (name, p) in &loaded.config.pipelines {
@@ -85,10 +108,14 @@ impl Registry {
                 &self.sources,
                 &mut errors,
             );
+            let cache = data_dir.join("cache");
+            let filters = load_filters(loaded, name, &p.filters, &cache, &mut errors);
             let sinks = build_all(loaded, name, "sinks", &p.sinks, &self.sinks, &mut errors);
             pipelines.push(PipelinePlan {
                 name: name.clone(),
                 sources,
+                filters,
+                on_error: p.on_error,
                 sinks,
                 batch: p.batch,
             });
@@ -97,12 +124,6 @@ impl Registry {
             errors.sort_by_key(|e: &ConfigError| (e.line, e.column));
             return Err(ConfigErrors(errors));
         }
-        let c = &loaded.config;
-        let data_dir = if c.data_dir.is_absolute() {
-            c.data_dir.clone()
-        } else {
-            loaded.base_dir.join(&c.data_dir)
-        };
         Ok(Plan {
             data_dir,
             checkpoint: c.checkpoint.clone(),
@@ -110,6 +131,55 @@ impl Registry {
             pipelines,
         })
     }
+}
+
+fn load_filters(
+    loaded: &Loaded,
+    pipeline: &str,
+    filters: &[crate::config::FilterConfig],
+    cache_dir: &std::path::Path,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<FilterPlan> {
+    let mut plans = Vec::new();
+    for (i, f) in filters.iter().enumerate() {
+        let at = format!("pipelines.{pipeline}.filters[{i}]");
+        let config_json = match &f.config {
+            None => "{}".to_owned(),
+            Some(v) => match serde_json::to_string(v) {
+                Ok(json) => json,
+                Err(e) => {
+                    errors.push(loaded.error_at(
+                        &format!("{at}.config"),
+                        format!("cannot be passed as JSON: {e}"),
+                    ));
+                    continue;
+                }
+            },
+        };
+        let path = if f.wasm.is_absolute() {
+            f.wasm.clone()
+        } else {
+            loaded.base_dir.join(&f.wasm)
+        };
+        match WasmFilter::load(&path, config_json, f.limits, cache_dir) {
+            Ok((filter, instance)) => {
+                tracing::debug!(pipeline, plugin = %filter.name, cached = filter.cached, "filter loaded");
+                plans.push(FilterPlan {
+                    filter: Arc::new(filter),
+                    instance: Some(instance),
+                });
+            }
+            Err(e) => {
+                let field = match e {
+                    crate::wasm::WasmError::Limits(_) => "limits",
+                    crate::wasm::WasmError::Init { .. } => "config",
+                    _ => "wasm",
+                };
+                errors.push(loaded.error_at(&format!("{at}.{field}"), e.to_string()));
+            }
+        }
+    }
+    plans
 }
 
 fn build_all<T: ?Sized>(

@@ -18,7 +18,9 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Self {
-        Scratch { dir: tempfile::tempdir().expect("tempdir") }
+        Scratch {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -40,12 +42,17 @@ impl Scratch {
             .stdin(Stdio::null())
             .output()
             .expect("run logcatch");
-        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// Starts `logcatch run -c CONFIG` in the background, stderr to `daemon-N.log`.
     pub fn start(&self, config: &Path) -> Daemon {
-        let n = (0..).find(|n| !self.path(&format!("daemon-{n}.log")).exists()).unwrap();
+        let n = (0..)
+            .find(|n| !self.path(&format!("daemon-{n}.log")).exists())
+            .unwrap();
         let log_path = self.path(&format!("daemon-{n}.log"));
         let log = fs::File::create(&log_path).unwrap();
         let child = Command::new(bin())
@@ -57,7 +64,10 @@ impl Scratch {
             .stderr(log)
             .spawn()
             .expect("spawn logcatch");
-        Daemon { child: Some(child), log_path }
+        Daemon {
+            child: Some(child),
+            log_path,
+        }
     }
 }
 
@@ -88,7 +98,10 @@ impl Daemon {
         unsafe { libc::kill(child.id() as i32, signal) };
         wait_timeout(&mut child, Duration::from_secs(30)).unwrap_or_else(|| {
             let _ = child.kill();
-            panic!("logcatch did not exit within 30 s of signal {signal}\n{}", self.log())
+            panic!(
+                "logcatch did not exit within 30 s of signal {signal}\n{}",
+                self.log()
+            )
         })
     }
 
@@ -139,7 +152,11 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Lines of a file (empty if it does not exist).
 pub fn lines(path: &Path) -> Vec<String> {
-    fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The numbers found as the last whitespace-separated field (or `seq=N`) of each line.
@@ -167,4 +184,31 @@ pub fn audit(nums: &[u64], n: u64) -> (Vec<u64>, usize) {
     }
     let missing = (0..n).filter(|&i| seen[i as usize] == 0).collect();
     (missing, extra)
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `.wasm` of guest crate `crate_name` (e.g. `drop_debug`), built from source by
+/// `scripts/build-guests` (once per test process; cargo makes later builds no-ops).
+pub fn guest(crate_name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = Command::new(repo().join("scripts/build-guests"))
+            .output()
+            .expect("run scripts/build-guests");
+        assert!(
+            out.status.success(),
+            "scripts/build-guests failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    let path = repo()
+        .join("target/guests/wasm32-wasip2/release")
+        .join(format!("{crate_name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
 }

@@ -52,12 +52,18 @@ impl Default for CheckpointConfig {
     }
 }
 
-/// One pipeline: sources → (filters, next issue) → sinks.
+/// One pipeline: sources → filters → sinks.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Where lines come from.
     pub sources: Vec<ComponentConfig>,
+    /// WebAssembly filters, run in order on every batch.
+    #[serde(default)]
+    pub filters: Vec<FilterConfig>,
+    /// What happens to events a filter fails on even alone.
+    #[serde(default)]
+    pub on_error: crate::wasm::OnError,
     /// Where lines go; a batch is acknowledged once every sink has it.
     pub sinks: Vec<ComponentConfig>,
     /// How sources cut batches.
@@ -88,6 +94,20 @@ impl Default for BatchConfig {
             linger: default_linger(),
         }
     }
+}
+
+/// A WebAssembly filter in a pipeline.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    /// The component file, relative to the config file.
+    pub wasm: PathBuf,
+    /// Passed to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: Option<serde_yaml::Value>,
+    /// Memory, time and fuel limits of each instance.
+    #[serde(default)]
+    pub limits: crate::wasm::Limits,
 }
 
 /// A source or sink: its `type:` and the options its plugin reads.

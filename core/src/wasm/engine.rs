@@ -1,0 +1,66 @@
+//! The process's wasmtime engines and the epoch ticker that enforces per-call time limits.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the engine's epoch advances: the granularity of call timeouts.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Largest linear memory a plugin may be allowed (`limits.memory` is checked against it).
+pub const MAX_MEMORY: u64 = 4 << 30;
+
+static PLAIN: OnceLock<Engine> = OnceLock::new();
+static FUEL: OnceLock<Engine> = OnceLock::new();
+
+/// The shared engine; `fuel` selects the one that meters fuel (its compiled code differs and
+/// costs up to a third more, so only plugins that ask for fuel use it).
+pub fn engine(fuel: bool) -> &'static Engine {
+    let cell = if fuel { &FUEL } else { &PLAIN };
+    cell.get_or_init(|| {
+        let engine = build(fuel, true).unwrap_or_else(|e| {
+            tracing::warn!("pooling allocator unavailable ({e:#}); instantiating on demand");
+            build(fuel, false).expect("a default wasmtime engine always builds on supported hosts")
+        });
+        start_ticker(engine.clone());
+        engine
+    })
+}
+
+fn build(fuel: bool, pooling: bool) -> wasmtime::Result<Engine> {
+    let mut c = Config::new();
+    c.wasm_component_model(true)
+        // A call costs ~200 ns instead of ~700 ns without the concurrent machinery.
+        .concurrency_support(false)
+        .epoch_interruption(true)
+        .consume_fuel(fuel)
+        .cranelift_opt_level(OptLevel::Speed);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(512)
+            .total_core_instances(2048)
+            .total_memories(512)
+            .total_tables(1024)
+            .max_memory_size(MAX_MEMORY as usize);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Engine::new(&c)
+}
+
+fn start_ticker(engine: Engine) {
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+/// Epoch ticks that make up `timeout` (at least one).
+pub fn ticks(timeout: Duration) -> u64 {
+    (timeout.as_nanos().div_ceil(TICK.as_nanos()) as u64).max(1)
+}
