@@ -28,7 +28,9 @@ fn still_delivers(s: &Scratch, daemon: &mut Daemon, marker: &str) {
     fs::write(s.path(&format!("in/{marker}.log")), format!("{marker}\n")).unwrap();
     let out = s.path("out.log");
     assert!(
-        wait_until(Duration::from_secs(20), || lines(&out).iter().any(|l| l == marker)),
+        wait_until(Duration::from_secs(20), || lines(&out)
+            .iter()
+            .any(|l| l == marker)),
         "daemon stopped delivering\n{}",
         daemon.log()
     );
@@ -39,7 +41,14 @@ fn still_delivers(s: &Scratch, daemon: &mut Daemon, marker: &str) {
 fn counted(log: &str, field: &str) -> u64 {
     log.lines()
         .filter(|l| l.contains("component stopped") && l.contains("component=sources[0]"))
-        .find_map(|l| l.split(&format!("{field}=")).nth(1)?.split(' ').next()?.parse().ok())
+        .find_map(|l| {
+            l.split(&format!("{field}="))
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("no {field} in stop summary\n{log}"))
 }
 
@@ -53,11 +62,21 @@ fn a_10_mib_line_is_split_and_counted() {
     fs::write(s.path("in/big.log"), &big).unwrap();
     let mut daemon = s.start(&config(&s));
     let out = s.path("out.log");
-    assert!(wait_until(Duration::from_secs(30), || lines(&out).last().is_some_and(|l| l == "after")), "{}", daemon.log());
+    assert!(
+        wait_until(Duration::from_secs(30), || lines(&out)
+            .last()
+            .is_some_and(|l| l == "after")),
+        "{}",
+        daemon.log()
+    );
     let got = lines(&out);
     assert_eq!(got.len(), 12, "before, ten 1 MiB pieces, after");
     assert_eq!(got[0], "before");
-    assert!(got[1..11].iter().all(|l| l.len() == 1 << 20 && l.bytes().all(|b| b == b'x')));
+    assert!(
+        got[1..11]
+            .iter()
+            .all(|l| l.len() == 1 << 20 && l.bytes().all(|b| b == b'x'))
+    );
     still_delivers(&s, &mut daemon, "alive");
     assert!(daemon.terminate().success());
     let log = fs::read_to_string(s.path("daemon-0.log")).unwrap();
@@ -68,11 +87,27 @@ fn a_10_mib_line_is_split_and_counted() {
 fn invalid_utf8_is_replaced_and_counted() {
     let s = Scratch::new();
     fs::create_dir(s.path("in")).unwrap();
-    fs::write(s.path("in/bin.log"), b"ok 1\n\xff\xfe\xfd garbage\nok \xc3\x28 2\nok 3\n").unwrap();
+    fs::write(
+        s.path("in/bin.log"),
+        b"ok 1\n\xff\xfe\xfd garbage\nok \xc3\x28 2\nok 3\n",
+    )
+    .unwrap();
     let mut daemon = s.start(&config(&s));
     let out = s.path("out.log");
-    assert!(wait_until(Duration::from_secs(20), || lines(&out).len() >= 4), "{}", daemon.log());
-    assert_eq!(lines(&out), ["ok 1", "\u{fffd}\u{fffd}\u{fffd} garbage", "ok \u{fffd}( 2", "ok 3"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || lines(&out).len() >= 4),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(
+        lines(&out),
+        [
+            "ok 1",
+            "\u{fffd}\u{fffd}\u{fffd} garbage",
+            "ok \u{fffd}( 2",
+            "ok 3"
+        ]
+    );
     still_delivers(&s, &mut daemon, "alive");
     assert!(daemon.terminate().success());
     let log = fs::read_to_string(s.path("daemon-0.log")).unwrap();
@@ -87,12 +122,20 @@ fn a_file_deleted_while_read_is_read_to_its_end() {
     let n = 300_000;
     let mut f = std::io::BufWriter::new(fs::File::create(&path).unwrap());
     for i in 0..n {
-        writeln!(f, "line {i} with some padding to make the file a few megabytes long").unwrap();
+        writeln!(
+            f,
+            "line {i} with some padding to make the file a few megabytes long"
+        )
+        .unwrap();
     }
     drop(f);
     let mut daemon = s.start(&config(&s));
     let out = s.path("out.log");
-    assert!(wait_until(Duration::from_secs(20), || out.exists()), "{}", daemon.log());
+    assert!(
+        wait_until(Duration::from_secs(20), || out.exists()),
+        "{}",
+        daemon.log()
+    );
     fs::remove_file(&path).unwrap();
     assert!(
         wait_until(Duration::from_secs(30), || lines(&out).len() == n),
@@ -100,7 +143,13 @@ fn a_file_deleted_while_read_is_read_to_its_end() {
         lines(&out).len(),
         daemon.log()
     );
-    assert!(wait_until(Duration::from_secs(10), || daemon.log().contains("read to its end; closing")), "{}", daemon.log());
+    assert!(
+        wait_until(Duration::from_secs(10), || daemon
+            .log()
+            .contains("read to its end; closing")),
+        "{}",
+        daemon.log()
+    );
     still_delivers(&s, &mut daemon, "alive");
     assert!(daemon.terminate().success());
     let log = fs::read_to_string(s.path("daemon-0.log")).unwrap();

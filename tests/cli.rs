@@ -16,9 +16,15 @@ fn every_command_has_help() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Usage: logcatch"), "{args:?}: {text}");
     }
-    let out = Command::new(bin()).args(["run", "--help"]).output().unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("--config <FILE>") && text.contains("--once"), "{text}");
+    assert!(
+        text.contains("--config <FILE>") && text.contains("--once"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -40,8 +46,16 @@ fn no_arguments_runs_the_demo_to_stdout_until_sigint() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(err.contains("stopped cleanly; checkpoints written"), "{err}");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("stopped cleanly; checkpoints written"),
+        "{err}"
+    );
     assert!(data.path().join("checkpoints/demo/source-0.json").exists());
 }
 
@@ -59,13 +73,25 @@ fn stdin_lines_are_delivered_and_the_run_ends_with_the_input() {
         .spawn()
         .unwrap();
     let mut input = child.stdin.take().unwrap();
-    input.write_all(b"first line\nsecond \"quoted\" line\nno newline at the end").unwrap();
+    input
+        .write_all(b"first line\nsecond \"quoted\" line\nno newline at the end")
+        .unwrap();
     drop(input);
     let status = child.wait().unwrap();
     assert!(status.success());
-    let got: Vec<serde_json::Value> = lines(&s.path("out.log")).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let got: Vec<serde_json::Value> = lines(&s.path("out.log"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let messages: Vec<_> = got.iter().map(|v| v["message"].as_str().unwrap()).collect();
-    assert_eq!(messages, ["first line", "second \"quoted\" line", "no newline at the end"]);
+    assert_eq!(
+        messages,
+        [
+            "first line",
+            "second \"quoted\" line",
+            "no newline at the end"
+        ]
+    );
     assert_eq!(got[0]["source"], "stdin");
     assert!(got[0]["timestamp"].as_str().unwrap().ends_with('Z'));
 }
@@ -94,14 +120,20 @@ pipelines:
     assert_eq!(lines(&s.path("copy-b.log")).len(), 1);
 
     // A partial last line waits for its newline; the next run resumes after the checkpoint.
-    let mut f = std::fs::OpenOptions::new().append(true).open(s.path("a.log")).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(s.path("a.log"))
+        .unwrap();
     f.write_all(b"a3\na4 partial").unwrap();
     let (status, _) = s.run_once(&cfg);
     assert!(status.success());
     assert_eq!(lines(&s.path("out-a.log")), ["a1", "a2", "a3"]);
     f.write_all(b" done\n").unwrap();
     s.run_once(&cfg);
-    assert_eq!(lines(&s.path("out-a.log")), ["a1", "a2", "a3", "a4 partial done"]);
+    assert_eq!(
+        lines(&s.path("out-a.log")),
+        ["a1", "a2", "a3", "a4 partial done"]
+    );
     assert_eq!(lines(&s.path("out-b.log")), ["b1"]);
 }
 
@@ -124,7 +156,12 @@ pipelines:
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(s.path("logs/new.log"), "hello\n").unwrap();
     let out = s.path("out.log");
-    assert!(wait_until(Duration::from_secs(5), || lines(&out) == ["hello"]), "{:?}\n{}", lines(&out), daemon.log());
+    assert!(
+        wait_until(Duration::from_secs(5), || lines(&out) == ["hello"]),
+        "{:?}\n{}",
+        lines(&out),
+        daemon.log()
+    );
     assert!(daemon.terminate().success());
     assert_eq!(lines(&out), ["hello"], "excluded file was read");
 }

@@ -9,8 +9,15 @@ use common::{Scratch, bin};
 
 fn validate(s: &Scratch, yaml: &str) -> (i32, String) {
     let cfg = s.config(yaml);
-    let out = Command::new(bin()).args(["validate", "-c"]).arg(&cfg).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(bin())
+        .args(["validate", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 const GOOD: &str = "\
@@ -29,9 +36,20 @@ pipelines:
 fn a_good_config_validates() {
     let s = Scratch::new();
     let cfg = s.config(GOOD);
-    let out = Command::new(bin()).args(["validate", "-c"]).arg(&cfg).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "config ok: 1 pipeline(s)\n");
+    let out = Command::new(bin())
+        .args(["validate", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "config ok: 1 pipeline(s)\n"
+    );
 }
 
 #[test]
@@ -41,7 +59,11 @@ fn misspelled_field() {
     assert_eq!(code, 2);
     let first = err.lines().next().unwrap();
     assert!(first.ends_with("logcatch.yaml:6:9: pipelines.web.sources[0].incldue: unknown field `incldue`, expected one of `include`, `exclude`, `start_at`, `max_line_bytes`, `rescan_interval`, `rotate_wait`"), "{err}");
-    assert_eq!(err.lines().count(), 2, "one error and the summary line: {err}");
+    assert_eq!(
+        err.lines().count(),
+        2,
+        "one error and the summary line: {err}"
+    );
 }
 
 #[test]
@@ -49,35 +71,61 @@ fn wrong_type() {
     let s = Scratch::new();
     let (code, err) = validate(&s, &format!("{GOOD}    batch:\n      linger: [5]\n"));
     assert_eq!(code, 2);
-    assert!(err.contains("logcatch.yaml:11:7: pipelines.web.batch.linger: expected a duration"), "{err}");
-    let (_, err) = validate(&s, &GOOD.replace("include: [\"in/*.log\"]", "include: \"in/*.log\""));
+    assert!(
+        err.contains("logcatch.yaml:11:7: pipelines.web.batch.linger: expected a duration"),
+        "{err}"
+    );
+    let (_, err) = validate(
+        &s,
+        &GOOD.replace("include: [\"in/*.log\"]", "include: \"in/*.log\""),
+    );
     assert!(err.contains("logcatch.yaml:6:9: pipelines.web.sources[0].include: invalid type: string \"in/*.log\", expected a sequence"), "{err}");
 }
 
 #[test]
 fn missing_file_path() {
     let s = Scratch::new();
-    let (code, err) = validate(&s, &GOOD.replace("        path: out/web.log\n", "        format: json\n"));
+    let (code, err) = validate(
+        &s,
+        &GOOD.replace("        path: out/web.log\n", "        format: json\n"),
+    );
     assert_eq!(code, 2);
-    assert!(err.contains("logcatch.yaml:8:9: pipelines.web.sinks[0]: missing field `path`"), "{err}");
+    assert!(
+        err.contains("logcatch.yaml:8:9: pipelines.web.sinks[0]: missing field `path`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn invalid_yaml() {
     let s = Scratch::new();
-    let (code, err) = validate(&s, &GOOD.replace("      - type: file\n        include", "      - type: file\n       include"));
+    let (code, err) = validate(
+        &s,
+        &GOOD.replace(
+            "      - type: file\n        include",
+            "      - type: file\n       include",
+        ),
+    );
     assert_eq!(code, 2);
-    assert!(err.starts_with(&format!("{}:6:", s.path("logcatch.yaml").display())), "{err}");
+    assert!(
+        err.starts_with(&format!("{}:6:", s.path("logcatch.yaml").display())),
+        "{err}"
+    );
     assert!(err.contains("pipelines.web.sources"), "{err}");
 }
 
 #[test]
 fn unknown_type_and_every_error_is_listed() {
     let s = Scratch::new();
-    let yaml = GOOD.replace("      - type: file\n        include", "      - type: filee\n        include").replace(
-        "      - type: file\n        path: out/web.log",
-        "      - type: s3\n        path: out/web.log",
-    );
+    let yaml = GOOD
+        .replace(
+            "      - type: file\n        include",
+            "      - type: filee\n        include",
+        )
+        .replace(
+            "      - type: file\n        path: out/web.log",
+            "      - type: s3\n        path: out/web.log",
+        );
     let (code, err) = validate(&s, &yaml);
     assert_eq!(code, 2);
     assert!(err.contains(":5:9: pipelines.web.sources[0].type: unknown source type `filee`, expected one of demo, file, stdin"), "{err}");
@@ -90,12 +138,23 @@ fn unset_variable_and_missing_config_file() {
     let s = Scratch::new();
     let (code, err) = validate(&s, &GOOD.replace("./data", "${LOGCATCH_TEST_SURELY_UNSET}"));
     assert_eq!(code, 2);
-    assert!(err.contains("logcatch.yaml:1:11: environment variable `LOGCATCH_TEST_SURELY_UNSET` is not set"), "{err}");
+    assert!(
+        err.contains(
+            "logcatch.yaml:1:11: environment variable `LOGCATCH_TEST_SURELY_UNSET` is not set"
+        ),
+        "{err}"
+    );
 
-    let out = Command::new(bin()).args(["run", "-c", "/nonexistent/logcatch.yaml"]).output().unwrap();
+    let out = Command::new(bin())
+        .args(["run", "-c", "/nonexistent/logcatch.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("/nonexistent/logcatch.yaml: cannot read config file: No such file"), "{err}");
+    assert!(
+        err.starts_with("/nonexistent/logcatch.yaml: cannot read config file: No such file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -104,12 +163,29 @@ fn run_refuses_a_bad_config_before_starting() {
     let cfg = s.config(&GOOD.replace("include:", "incldue:"));
     let (status, err) = s.run_once(&cfg);
     assert_eq!(status.code(), Some(2));
-    assert!(err.contains("pipelines.web.sources[0].incldue: unknown field"), "{err}");
-    assert!(!s.path("data").exists(), "nothing may be created for a refused config");
+    assert!(
+        err.contains("pipelines.web.sources[0].incldue: unknown field"),
+        "{err}"
+    );
+    assert!(
+        !s.path("data").exists(),
+        "nothing may be created for a refused config"
+    );
 }
 
 #[test]
 fn the_embedded_default_config_is_valid() {
-    let out = Command::new(bin()).arg("validate").env("LOGCATCH_DATA_DIR", std::env::temp_dir().join("logcatch-validate-test")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .arg("validate")
+        .env(
+            "LOGCATCH_DATA_DIR",
+            std::env::temp_dir().join("logcatch-validate-test"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

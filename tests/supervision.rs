@@ -37,33 +37,61 @@ pipelines:
         samples.push((Instant::now(), lines(&steady).len()));
         audit(&numbers(&faulty), 4000).0.is_empty()
     });
-    assert!(done, "faulty pipeline never delivered all 4000 lines\n{}", daemon.log());
+    assert!(
+        done,
+        "faulty pipeline never delivered all 4000 lines\n{}",
+        daemon.log()
+    );
 
     let log = daemon.log();
     let panics = log.matches("panicked: demo source: injected fault").count();
-    assert!(panics >= 3, "expected several restarts, saw {panics}\n{log}");
-    assert!(log.contains("pipeline=faulty component=sources[0]"), "panic not attributed\n{log}");
+    assert!(
+        panics >= 3,
+        "expected several restarts, saw {panics}\n{log}"
+    );
+    assert!(
+        log.contains("pipeline=faulty component=sources[0]"),
+        "panic not attributed\n{log}"
+    );
 
     // The steady pipeline never stalled: it grew in every second of the run.
-    let first = samples.iter().find(|(_, n)| *n > 0).expect("steady delivered nothing").0;
+    let first = samples
+        .iter()
+        .find(|(_, n)| *n > 0)
+        .expect("steady delivered nothing")
+        .0;
     let mut last_growth = first;
     let mut prev = 0;
     for &(t, n) in samples.iter().filter(|(t, _)| *t >= first) {
         if n > prev {
-            assert!(t - last_growth < Duration::from_secs(1), "steady pipeline stalled for {:?}", t - last_growth);
+            assert!(
+                t - last_growth < Duration::from_secs(1),
+                "steady pipeline stalled for {:?}",
+                t - last_growth
+            );
             last_growth = t;
             prev = n;
         }
     }
     let end = samples.last().unwrap().0;
-    assert!(end - last_growth < Duration::from_secs(1), "steady pipeline stalled at the end");
+    assert!(
+        end - last_growth < Duration::from_secs(1),
+        "steady pipeline stalled at the end"
+    );
 
     assert!(daemon.terminate().success());
     let (missing, dups) = audit(&numbers(&faulty), 4000);
     assert!(missing.is_empty(), "lost {missing:?}");
     // Restarts resume from the last acknowledged checkpoint: duplicates are allowed (at least
     // once), but bounded by what one run sent before panicking.
-    assert!(dups <= panics * 1200, "{dups} duplicates for {panics} restarts");
+    assert!(
+        dups <= panics * 1200,
+        "{dups} duplicates for {panics} restarts"
+    );
     let steady_nums = numbers(&steady);
-    assert_eq!(audit(&steady_nums, steady_nums.len() as u64), (vec![], 0), "steady pipeline lost or doubled lines");
+    assert_eq!(
+        audit(&steady_nums, steady_nums.len() as u64),
+        (vec![], 0),
+        "steady pipeline lost or doubled lines"
+    );
 }

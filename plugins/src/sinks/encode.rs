@@ -32,7 +32,11 @@ pub fn encode(batch: &Batch, format: Format, out: &mut Vec<u8>) {
                 let ts = UNIX_EPOCH + Duration::from_nanos(e.timestamp_ns());
                 out.extend_from_slice(b"{\"message\":");
                 json_str(out, e.message());
-                let _ = write!(out, ",\"timestamp\":\"{}\",\"source\":", humantime::format_rfc3339_micros(ts));
+                let _ = write!(
+                    out,
+                    ",\"timestamp\":\"{}\",\"source\":",
+                    humantime::format_rfc3339_micros(ts)
+                );
                 json_str(out, e.source());
                 let _ = write!(out, ",\"offset\":{},\"attributes\":{{", e.offset());
                 for (i, (k, v)) in e.attrs().enumerate() {
@@ -81,13 +85,19 @@ mod tests {
         let batch = b.finish(Ack::none());
         let mut out = Vec::new();
         encode(&batch, Format::Json, &mut out);
-        let lines: Vec<serde_json::Value> =
-            out.split(|&c| c == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = out
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["message"], "say \"hi\"\tnow");
         assert_eq!(lines[0]["timestamp"], "2023-11-14T22:13:20.123456Z");
         assert_eq!(lines[0]["source"], "/var/log/a \"b\".log");
         assert_eq!(lines[0]["offset"], 42);
-        assert_eq!(lines[0]["attributes"], serde_json::json!({"status": 200, "level": "info", "ok": false}));
+        assert_eq!(
+            lines[0]["attributes"],
+            serde_json::json!({"status": 200, "level": "info", "ok": false})
+        );
         assert_eq!(lines[1]["attributes"], serde_json::json!({}));
 
         let mut text = Vec::new();

@@ -40,9 +40,16 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Sink>, OptionsError> {
     }
     let path = options.resolve(&config.path);
     if path.is_dir() {
-        return Err(OptionsError::new("path", format!("{} is a directory", path.display())));
+        return Err(OptionsError::new(
+            "path",
+            format!("{} is a directory", path.display()),
+        ));
     }
-    Ok(Arc::new(FileSink { path, format: config.format, fsync: config.fsync }))
+    Ok(Arc::new(FileSink {
+        path,
+        format: config.format,
+        fsync: config.fsync,
+    }))
 }
 
 #[async_trait]
@@ -52,8 +59,19 @@ impl Sink for FileSink {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir).await.map_err(context)?;
         }
-        let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await.map_err(context)?;
-        Ok(Box::new(FileWriter { sink_path: self.path.clone(), format: self.format, fsync: self.fsync, file, buf: Vec::new() }))
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await
+            .map_err(context)?;
+        Ok(Box::new(FileWriter {
+            sink_path: self.path.clone(),
+            format: self.format,
+            fsync: self.fsync,
+            file,
+            buf: Vec::new(),
+        }))
     }
 }
 
@@ -70,7 +88,8 @@ impl SinkWriter for FileWriter {
     async fn write(&mut self, batch: &Batch) -> Result<(), PluginError> {
         self.buf.clear();
         encode(batch, self.format, &mut self.buf);
-        let context = |e: std::io::Error| PluginError::new(format!("{}: {e}", self.sink_path.display()));
+        let context =
+            |e: std::io::Error| PluginError::new(format!("{}: {e}", self.sink_path.display()));
         self.file.write_all(&self.buf).await.map_err(context)?;
         self.file.flush().await.map_err(context)?;
         if self.fsync {

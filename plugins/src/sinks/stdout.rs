@@ -26,13 +26,19 @@ struct StdoutSink {
 /// Builds a `stdout` sink from its options.
 pub fn build(options: &Options<'_>) -> Result<Arc<dyn Sink>, OptionsError> {
     let config: StdoutConfig = options.parse()?;
-    Ok(Arc::new(StdoutSink { format: config.format }))
+    Ok(Arc::new(StdoutSink {
+        format: config.format,
+    }))
 }
 
 #[async_trait]
 impl Sink for StdoutSink {
     async fn open(&self) -> Result<Box<dyn SinkWriter>, PluginError> {
-        Ok(Box::new(StdoutWriter { format: self.format, out: tokio::io::stdout(), buf: Vec::new() }))
+        Ok(Box::new(StdoutWriter {
+            format: self.format,
+            out: tokio::io::stdout(),
+            buf: Vec::new(),
+        }))
     }
 }
 

@@ -44,7 +44,10 @@ pub struct DemoSource {
 pub fn build(options: &Options<'_>) -> Result<Arc<dyn Source>, OptionsError> {
     let config: DemoConfig = options.parse()?;
     if !(config.rate >= 0.0 && config.rate.is_finite()) {
-        return Err(OptionsError::new("rate", "must be a number of lines per second, 0 or more"));
+        return Err(OptionsError::new(
+            "rate",
+            "must be a number of lines per second, 0 or more",
+        ));
     }
     if config.panic_every == Some(0) {
         return Err(OptionsError::new("panic_every", "must be at least 1"));
@@ -79,7 +82,10 @@ impl Source for DemoSource {
                 continue;
             }
             let now = SystemTime::now();
-            let ts_ns = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+            let ts_ns = now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
             let stamp = humantime::format_rfc3339_millis(now);
             let mut b = BatchBuilder::with_capacity(n as usize, n as usize * 120);
             let src = b.source(STREAM);
@@ -87,7 +93,12 @@ impl Source for DemoSource {
                 b.push_with(src, s, ts_ns, |line| write_line(line, s, &stamp));
             }
             seq += n;
-            let mark = Mark { offset: seq, fingerprint: None, path: None, updated: 0 };
+            let mark = Mark {
+                offset: seq,
+                fingerprint: None,
+                path: None,
+                updated: 0,
+            };
             let batch = b.finish(ctx.ack(vec![(STREAM.to_owned(), mark)]));
             if ctx.send(batch).await.is_err() {
                 return Ok(());
@@ -96,7 +107,9 @@ impl Source for DemoSource {
             if let Some(every) = c.panic_every
                 && sent_this_run >= every
             {
-                panic!("demo source: injected fault after {sent_this_run} lines (panic_every: {every})");
+                panic!(
+                    "demo source: injected fault after {sent_this_run} lines (panic_every: {every})"
+                );
             }
         }
     }
@@ -114,14 +127,27 @@ fn write_line(out: &mut String, seq: u64, stamp: &impl std::fmt::Display) {
     let user = h % 9973;
     let ms = h % 480 + 2;
     let _ = match level {
-        "DEBUG" => write!(out, "{stamp} DEBUG {service} lookup key=user:{user} hit={} took_us={ms}", !h.is_multiple_of(3)),
+        "DEBUG" => write!(
+            out,
+            "{stamp} DEBUG {service} lookup key=user:{user} hit={} took_us={ms}",
+            !h.is_multiple_of(3)
+        ),
         "INFO" => write!(
             out,
             "{stamp} INFO {service} request completed method={} path=/api/orders/{user} status=200 duration_ms={ms}",
             if h.is_multiple_of(4) { "POST" } else { "GET" }
         ),
-        "WARN" => write!(out, "{stamp} WARN {service} slow upstream host=10.0.{}.{} duration_ms={}", h % 8, h % 250, ms * 10),
-        _ => write!(out, "{stamp} ERROR {service} charge failed order={user} reason=card_declined retry=false"),
+        "WARN" => write!(
+            out,
+            "{stamp} WARN {service} slow upstream host=10.0.{}.{} duration_ms={}",
+            h % 8,
+            h % 250,
+            ms * 10
+        ),
+        _ => write!(
+            out,
+            "{stamp} ERROR {service} charge failed order={user} reason=card_declined retry=false"
+        ),
     };
     let _ = write!(out, " seq={seq}");
 }
@@ -139,6 +165,9 @@ mod tests {
             assert!(s.ends_with(&format!(" seq={seq}")), "{s}");
             levels.insert(s.split(' ').nth(1).unwrap().to_owned());
         }
-        assert_eq!(levels.into_iter().collect::<Vec<_>>(), ["DEBUG", "ERROR", "INFO", "WARN"]);
+        assert_eq!(
+            levels.into_iter().collect::<Vec<_>>(),
+            ["DEBUG", "ERROR", "INFO", "WARN"]
+        );
     }
 }

@@ -48,7 +48,12 @@ impl Source for StdinSource {
         let (tx, mut chunks) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
         std::thread::spawn(move || read_chunks(tx));
         let c = &ctx.counters;
-        let mut lines = LineBuffer::new(0, ctx.batch.max_events, ctx.batch.max_bytes as usize, self.config.max_line_bytes as usize);
+        let mut lines = LineBuffer::new(
+            0,
+            ctx.batch.max_events,
+            ctx.batch.max_bytes as usize,
+            self.config.max_line_bytes as usize,
+        );
         loop {
             let chunk = tokio::select! {
                 chunk = chunks.recv() => chunk,
@@ -82,9 +87,15 @@ impl Source for StdinSource {
 
 async fn send(ctx: &SourceContext, lines: &mut LineBuffer) -> Result<(), PluginError> {
     while lines.pending() > 0 {
-        let ts = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO);
-        let batch = lines.take_batch("stdin", ts.as_nanos() as u64, &ctx.counters, |_| Ack::none());
-        ctx.send(batch).await.map_err(|e| PluginError::new(e.to_string()))?;
+        let ts = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let batch = lines.take_batch("stdin", ts.as_nanos() as u64, &ctx.counters, |_| {
+            Ack::none()
+        });
+        ctx.send(batch)
+            .await
+            .map_err(|e| PluginError::new(e.to_string()))?;
     }
     Ok(())
 }
