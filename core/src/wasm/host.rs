@@ -112,7 +112,12 @@ impl LineLogger {
         let text = String::from_utf8_lossy(&self.line);
         let text = text.trim_end();
         if !text.is_empty() {
-            tracing::info!(plugin = &*self.to.plugin, stream = self.to.stream, "{text}");
+            let (plugin, stream) = (&*self.to.plugin, self.to.stream);
+            if stream == "stderr" {
+                tracing::warn!(plugin, stream, "{text}");
+            } else {
+                tracing::info!(plugin, stream, "{text}");
+            }
         }
         self.line.clear();
     }
