@@ -537,7 +537,10 @@ mod tests {
         b.finish(Ack::none())
     }
 
-    fn view(b: &Batch) -> Vec<(String, String, Vec<(String, String)>)> {
+    /// (message, source, attributes as (key, debug value)) of each event.
+    type View = Vec<(String, String, Vec<(String, String)>)>;
+
+    fn view(b: &Batch) -> View {
         b.iter()
             .map(|e| {
                 let attrs = e

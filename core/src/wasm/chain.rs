@@ -90,7 +90,7 @@ impl Stage {
                 }
             }
             Verdict::Replace(cols) => Batch::from_columns(cols, Ack::none())
-                .map(Output::Replace)
+                .map(|b| Output::Replace(Box::new(b)))
                 .map_err(|e| e.to_string()),
         };
         if checked.is_err() {
@@ -101,8 +101,9 @@ impl Stage {
     }
 
     /// Runs the stage on `batch`: the filtered batch (same ack), and the events that failed
-    /// even alone, with the reasons.
-    fn apply(&mut self, pipeline: &str, mut batch: Batch) -> (Batch, Option<Poison>) {
+    /// even alone, with the reasons. With `pass`, those events also stay in the output, in
+    /// their place.
+    fn apply(&mut self, pipeline: &str, mut batch: Batch, pass: bool) -> (Batch, Option<Poison>) {
         let first = match self.call(&batch) {
             Ok(out) => return (out.apply_to(batch), None),
             Err(e) => e,
@@ -126,23 +127,28 @@ impl Stage {
         );
         let mut kept = Batch::default();
         let mut poison = Vec::new();
-        self.isolate(&batch, 0..batch.len(), second, &mut kept, &mut poison);
+        self.isolate(&batch, 0..batch.len(), second, pass, &mut kept, &mut poison);
         let events = batch.select(poison.iter().map(|(i, _)| *i));
         let reasons = poison.into_iter().map(|(_, r)| r).collect();
         batch.replace_events(kept);
         (batch, Some(Poison { events, reasons }))
     }
 
-    /// Splits `range` of `batch` until the events that fail alone are found.
+    /// Splits `range` of `batch` until the events that fail alone are found; `pass` keeps
+    /// them in the output unfiltered.
     fn isolate(
         &mut self,
         batch: &Batch,
         range: Range<usize>,
         err: String,
+        pass: bool,
         kept: &mut Batch,
         poison: &mut Vec<(usize, String)>,
     ) {
         if range.len() <= 1 {
+            if pass {
+                kept.append_events(batch, range.clone());
+            }
             poison.extend(range.map(|i| (i, err.clone())));
             return;
         }
@@ -151,7 +157,7 @@ impl Stage {
             let sub = batch.select(half.clone());
             match self.call(&sub) {
                 Ok(out) => out.append_to(&sub, kept),
-                Err(e) => self.isolate(batch, half, e, kept, poison),
+                Err(e) => self.isolate(batch, half, e, pass, kept, poison),
             }
         }
     }
@@ -167,7 +173,7 @@ struct Poison {
 enum Output {
     KeepAll,
     Keep(Vec<u32>),
-    Replace(Batch),
+    Replace(Box<Batch>),
 }
 
 impl Output {
@@ -175,7 +181,7 @@ impl Output {
         match self {
             Output::KeepAll => {}
             Output::Keep(idx) => batch.retain(&idx),
-            Output::Replace(new) => batch.replace_events(new),
+            Output::Replace(new) => batch.replace_events(*new),
         }
         batch
     }
@@ -228,7 +234,9 @@ impl FilterChain {
             let (n_in, bytes_in) = (batch.len(), batch.message_bytes());
             Counters::add(&stage.counters.events_in, n_in as u64);
             Counters::add(&stage.counters.bytes_in, bytes_in);
-            let (mut out, poison) = stage.apply(&self.pipeline, batch);
+            let pass = self.on_error == OnError::Pass;
+            let (out, poison) = stage.apply(&self.pipeline, batch, pass);
+            let mut dead = 0;
             if let Some(p) = poison {
                 let n = p.events.len();
                 let plugin = &*stage.filter.name;
@@ -238,16 +246,16 @@ impl FilterChain {
                         self.dead_letters
                             .write(&self.pipeline, plugin, &p.events, &p.reasons);
                         Counters::add(&stage.counters.dead_lettered, n as u64);
+                        dead = n;
                     }
-                    OnError::Pass => out.append_events(&p.events, 0..n),
-                    OnError::Drop => {}
+                    OnError::Pass | OnError::Drop => {}
                 }
             }
             batch = out;
             stage.counters.batch(batch.len(), batch.message_bytes());
             Counters::add(
                 &stage.counters.dropped,
-                (n_in as u64).saturating_sub(batch.len() as u64),
+                (n_in as u64).saturating_sub((batch.len() + dead) as u64),
             );
         }
         batch

@@ -305,8 +305,7 @@ fn describe(e: &wasmtime::Error, limits: &Limits) -> String {
 
 fn one_line(e: &wasmtime::Error) -> String {
     format!("{e:#}")
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
