@@ -1,0 +1,87 @@
+//! Micro-benchmark of the WASM call itself: events/s through one filter call per batch, for
+//! batch sizes 64 to 4096, with 0 and 4 attributes per event. Run: `cargo bench --bench
+//! wasm_call` (builds the guests first). Figures depend on the machine: compare rows of one
+//! run with each other, not with another machine's.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use logcatch_core::ack::Ack;
+use logcatch_core::batch::{AttrValue, Batch, BatchBuilder};
+use logcatch_core::wasm::{Limits, WasmFilter};
+
+fn guest(name: &str) -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(repo.join("scripts/build-guests"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run scripts/build-guests");
+    assert!(status.success(), "scripts/build-guests failed");
+    repo.join("target/guests/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"))
+}
+
+fn batch(events: usize, attrs: usize) -> Batch {
+    let mut b = BatchBuilder::with_capacity(events, events * 110);
+    let src = b.source("/var/log/app.log");
+    let levels = ["DEBUG", "INFO", "INFO", "WARN", "ERROR"];
+    for i in 0..events {
+        b.push_with(src, i as u64 * 100, 0, |s| {
+            use std::fmt::Write;
+            let _ = write!(s, "2026-11-25T08:00:00.000Z {} checkout-api request completed path=/api/orders/{i} status=200", levels[i % 5]);
+        });
+        for a in 0..attrs {
+            match a {
+                0 => b.attr("host", AttrValue::Text("web-1")),
+                1 => b.attr("status", AttrValue::Int(200)),
+                2 => b.attr("ratio", AttrValue::Float(0.25)),
+                _ => b.attr("cached", AttrValue::Bool(true)),
+            }
+        }
+    }
+    b.finish(Ack::none())
+}
+
+fn main() {
+    let cache = tempfile::tempdir().unwrap();
+    let plugins = [("noop", "{}"), ("drop_debug", r#"{"levels":["DEBUG"]}"#)];
+    println!(
+        "{:<11} {:>6} {:>5} {:>12} {:>9} {:>10}",
+        "plugin", "batch", "attrs", "events/s", "ns/event", "us/call"
+    );
+    for (name, config) in plugins {
+        let (filter, mut instance) = WasmFilter::load(
+            &guest(name),
+            config.to_owned(),
+            Limits::default(),
+            cache.path(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for attrs in [0, 4] {
+            for size in [64, 256, 1024, 4096] {
+                let b = batch(size, attrs);
+                let cols = b.columns();
+                // Warm up, then run for about half a second.
+                for _ in 0..20 {
+                    filter.process(&mut instance, cols).unwrap();
+                }
+                let (mut calls, started) = (0u64, Instant::now());
+                while started.elapsed() < Duration::from_millis(500) {
+                    for _ in 0..10 {
+                        std::hint::black_box(filter.process(&mut instance, cols).unwrap());
+                    }
+                    calls += 10;
+                }
+                let secs = started.elapsed().as_secs_f64();
+                let events = (calls * size as u64) as f64;
+                println!(
+                    "{name:<11} {size:>6} {attrs:>5} {:>12.0} {:>9.1} {:>10.2}",
+                    events / secs,
+                    secs * 1e9 / events,
+                    secs * 1e6 / calls as f64
+                );
+            }
+        }
+    }
+}
