@@ -28,7 +28,8 @@ fn every_command_has_help() {
 }
 
 #[test]
-fn no_arguments_runs_the_demo_to_stdout_until_sigint() {
+fn no_arguments_runs_the_demo_through_its_filters_to_stdout_until_sigint() {
+    common::guest("drop_debug"); // the default config's plugins, built from source
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(bin())
         .env("LOGCATCH_DATA_DIR", data.path())
@@ -38,10 +39,16 @@ fn no_arguments_runs_the_demo_to_stdout_until_sigint() {
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 256];
-    let n = stdout.read(&mut first).unwrap();
-    let line = String::from_utf8_lossy(&first[..n]);
-    assert!(line.contains(" seq=0"), "{line}");
+    let mut text = String::new();
+    let mut chunk = [0u8; 4096];
+    while text.matches('\n').count() < 6 {
+        let n = stdout.read(&mut chunk).unwrap();
+        assert!(n > 0, "stdout closed early: {text}");
+        text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    assert!(text.contains(" seq="), "{text}");
+    assert!(!text.contains(" DEBUG "), "drop_debug let a DEBUG line through: {text}");
+    assert!(!text.contains("host=10.0."), "redact let an address through: {text}");
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
