@@ -354,20 +354,25 @@ impl Batch {
         if cols.attr_kind.len() != attrs || cols.attr_val.len() != attrs {
             return bad("attribute columns differ in length".into());
         }
-        let text = match std::str::from_utf8(&cols.arena) {
-            Ok(t) => t,
-            Err(e) => return bad(format!("arena is not UTF-8 ({e})")),
-        };
+        // Only the strings must be UTF-8 (a guest may leave other bytes in the arena): when
+        // the whole arena is text, char boundaries suffice; otherwise each span is checked.
+        let arena = &cols.arena;
+        let whole = std::str::from_utf8(arena).ok();
         let span_ok = |off: u64, len: u64| {
-            off + len <= text.len() as u64
-                && text.is_char_boundary(off as usize)
-                && text.is_char_boundary((off + len) as usize)
+            if off + len > arena.len() as u64 {
+                return false;
+            }
+            let (start, end) = (off as usize, (off + len) as usize);
+            match whole {
+                Some(text) => text.is_char_boundary(start) && text.is_char_boundary(end),
+                None => std::str::from_utf8(&arena[start..end]).is_ok(),
+            }
         };
         let mut prev_end = 0;
         for i in 0..n {
             if !span_ok(cols.msg_off[i] as u64, cols.msg_len[i] as u64) {
                 return bad(format!(
-                    "event {i}: message span out of the arena or inside a character"
+                    "event {i}: message span out of the arena or not UTF-8"
                 ));
             }
             if cols.source_id[i] as usize >= cols.sources.len() {
@@ -392,7 +397,7 @@ impl Batch {
             match cols.attr_kind[a] {
                 0 if !span_ok(cols.attr_val[a] >> 32, cols.attr_val[a] & 0xFFFF_FFFF) => {
                     return bad(format!(
-                        "attribute {a}: text span out of the arena or inside a character"
+                        "attribute {a}: text span out of the arena or not UTF-8"
                     ));
                 }
                 0..=3 => {}
