@@ -608,12 +608,11 @@ mod tests {
         c.attr_end.pop();
         assert!(Batch::from_columns(c, Ack::none()).is_err());
         let mut c = good.columns().clone();
-        c.arena.push(0xff);
-        assert!(
-            Batch::from_columns(c, Ack::none())
-                .unwrap_err()
-                .0
-                .contains("UTF-8")
-        );
+        c.arena.push(0xff); // bytes outside every string may be anything
+        assert!(Batch::from_columns(c, Ack::none()).is_ok());
+        let mut c = good.columns().clone();
+        c.arena[0] = 0xff; // inside the first message
+        let err = Batch::from_columns(c, Ack::none()).unwrap_err().0;
+        assert!(err.contains("event 0: message span"), "{err}");
     }
 }
