@@ -108,7 +108,11 @@ impl Registry {
                 &self.sources,
                 &mut errors,
             );
-            let cache = data_dir.join("cache");
+            let cache = match &c.cache_dir {
+                Some(dir) if dir.is_absolute() => dir.clone(),
+                Some(dir) => loaded.base_dir.join(dir),
+                None => data_dir.join("cache"),
+            };
             let filters = load_filters(loaded, name, &p.filters, &cache, &mut errors);
             let sinks = build_all(loaded, name, "sinks", &p.sinks, &self.sinks, &mut errors);
             pipelines.push(PipelinePlan {

@@ -15,6 +15,10 @@ pub struct Config {
     /// Where checkpoints (and later dead letters and the compile cache) live.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Where compiled plugins are cached (default `data_dir/cache`); several logcatch
+    /// instances may share one.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
     /// How often acknowledged positions are written to disk.
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
