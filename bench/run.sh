@@ -56,6 +56,10 @@ TARGET_DIR=$(cargo metadata --manifest-path "$ROOT/Cargo.toml" --format-version 
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 LOGCATCH="$TARGET_DIR/release/logcatch"
 [[ -x $LOGCATCH ]] || die "no binary at $LOGCATCH"
+log "building the example plugins (scripts/build-guests)"
+"$ROOT/scripts/build-guests" >&2
+DROP_DEBUG="$ROOT/target/guests/wasm32-wasip2/release/drop_debug.wasm"
+CACHE_DIR="$WORK/plugin-cache" # compiled once, before the timed runs (see below)
 
 # --- input ------------------------------------------------------------------------------
 INPUT="$WORK/input.log"
@@ -65,19 +69,27 @@ INPUT_BYTES=$(stat -c %s "$INPUT")
 KEPT_LINES=$(grep -vc DEBUG "$INPUT" || true) # what grep -v must output
 cat "$INPUT" >/dev/null                       # every case reads it from the page cache
 
-# Writes a config for one logcatch case in directory $1 with sink $2 (YAML flow mapping).
+# Writes a config for one logcatch case in directory $1 with sink $2 (YAML flow mapping)
+# and optional filters $3 (YAML flow list).
 write_config() {
     mkdir -p "$1"
     cat >"$1/logcatch.yaml" <<EOF
 data_dir: ./data
+cache_dir: $CACHE_DIR
 pipelines:
   bench:
     sources:
       - { type: file, include: ["$INPUT"] }
+    filters: ${3:-[]}
     sinks:
       - $2
 EOF
 }
+DROP_FILTER="[{ wasm: \"$DROP_DEBUG\", config: { levels: [DEBUG] } }]"
+# Compile the plugin into the cache once, so the timed runs measure filtering, not Cranelift
+# (as a restarted daemon would: the cache is on disk).
+write_config "$WORK/warm" '{ type: blackhole }' "$DROP_FILTER"
+"$LOGCATCH" validate -c "$WORK/warm/logcatch.yaml" >/dev/null
 
 RESULTS="$WORK/results.tsv" # case, rep, seconds, peak RSS in KiB
 : >"$RESULTS"
@@ -100,7 +112,7 @@ timed() {
 }
 
 # --- throughput -------------------------------------------------------------------------
-# The three cases alternate within each repetition, so slow phases of the machine spread
+# The cases alternate within each repetition, so slow phases of the machine spread
 # over all of them.
 for rep in $(seq 1 "$REPS"); do
     log "repetition $rep/$REPS"
@@ -117,6 +129,14 @@ for rep in $(seq 1 "$REPS"); do
     OUT_FILE=/dev/null
     timed file "$rep" "$LOGCATCH" run --once -c "$dir/logcatch.yaml"
     cmp -s "$dir/out.log" "$INPUT" || die "logcatch's file sink output differs from the input"
+    rm -rf "$dir"
+
+    dir="$WORK/wasm-$rep"
+    write_config "$dir" '{ type: file, path: out.log, format: text }' "$DROP_FILTER"
+    OUT_FILE=/dev/null
+    timed wasm "$rep" "$LOGCATCH" run --once -c "$dir/logcatch.yaml"
+    got=$(wc -l <"$dir/out.log")
+    [[ $got -eq $KEPT_LINES ]] || die "drop_debug kept $got lines, grep -v DEBUG keeps $KEPT_LINES"
     rm -rf "$dir"
 
     dir="$WORK/blackhole-$rep"
@@ -191,9 +211,10 @@ labels = {
     "grep": "grep -v DEBUG > file",
     "file": "logcatch --once file -> file text",
     "blackhole": "logcatch --once file -> blackhole",
+    "wasm": "logcatch file -> drop_debug -> file",
 }
 ratio = {}
-for name in ("grep", "file", "blackhole"):
+for name in ("grep", "file", "wasm", "blackhole"):
     best, med, rss = stats(name)
     ratio[name] = (grep_best / best, grep_med / med)
     print(f"{labels[name]:<34} {best:>7.3f} {med:>9.3f} {lines / best / 1e6:>12.2f}M "
@@ -213,6 +234,9 @@ print()
 file_rss = stats("file")[2] / 1024
 checks = [
     ("logcatch file -> file >= 0.5x grep (median)", f"{ratio['file'][1]:.3f}x", ratio["file"][1] >= 0.5),
+    ("logcatch file -> drop_debug -> file >= 0.4x grep", f"{ratio['wasm'][1]:.3f}x", ratio["wasm"][1] >= 0.4),
+    ("drop_debug adds <= 30% to file -> file (median)", f"{stats('wasm')[1] / stats('file')[1] - 1:+.0%}",
+     stats("wasm")[1] <= 1.3 * stats("file")[1]),
     ("logcatch peak RSS < 50 MB (--once, max)", f"{file_rss:.1f} MB", file_rss < 50),
     ("latency p99 < 50 ms", f"{lat['p99_ms']:.2f} ms", lat["p99_ms"] < 50),
     ("latency run lost no line", f"{lat['lost']} lost", lat["lost"] == 0 and env["LAT_OK"] == "1"),
