@@ -6,7 +6,8 @@
 //! - **rename + create**: the renamed file keeps its identity; we keep reading it through the
 //!   open descriptor to its end, while the new file at the path is a new identity, read from 0;
 //! - **copytruncate / truncate and rewrite**: the size drops below our offset, or the first
-//!   bytes change: the file is read again from 0;
+//!   bytes change (checked before and after each read, so a rewrite during a read is not
+//!   taken for more of the old file): the file is read again from 0;
 //! - **delete**: read to the end through the open descriptor, then forgotten;
 //! - **inode reuse**: same inode, other first bytes: a new file, not a resumed one;
 //! - **rotation while stopped**: a checkpoint is only resumed for the same identity, and never
@@ -92,26 +93,46 @@ pub struct FileSource {
 pub fn build(options: &Options<'_>) -> Result<Arc<dyn Source>, OptionsError> {
     let config: FileConfig = options.parse()?;
     if config.include.is_empty() {
-        return Err(OptionsError::new("include", "needs at least one glob pattern"));
+        return Err(OptionsError::new(
+            "include",
+            "needs at least one glob pattern",
+        ));
     }
     let mut include = Vec::new();
     for (i, pattern) in config.include.iter().enumerate() {
         let path = options.resolve(pattern);
-        glob::Pattern::new(&path.to_string_lossy())
-            .map_err(|e| OptionsError::new(format!("include[{i}]"), format!("bad glob `{pattern}`: {e}")))?;
+        glob::Pattern::new(&path.to_string_lossy()).map_err(|e| {
+            OptionsError::new(
+                format!("include[{i}]"),
+                format!("bad glob `{pattern}`: {e}"),
+            )
+        })?;
         include.push(path);
     }
     let mut exclude = GlobSetBuilder::new();
     for (i, pattern) in config.exclude.iter().enumerate() {
-        let glob = Glob::new(pattern)
-            .map_err(|e| OptionsError::new(format!("exclude[{i}]"), format!("bad glob `{pattern}`: {e}")))?;
+        let glob = Glob::new(pattern).map_err(|e| {
+            OptionsError::new(
+                format!("exclude[{i}]"),
+                format!("bad glob `{pattern}`: {e}"),
+            )
+        })?;
         exclude.add(glob);
     }
-    let exclude = exclude.build().map_err(|e| OptionsError::new("exclude", e.to_string()))?;
+    let exclude = exclude
+        .build()
+        .map_err(|e| OptionsError::new("exclude", e.to_string()))?;
     if config.max_line_bytes == 0 || config.max_line_bytes > u32::MAX as u64 / 2 {
-        return Err(OptionsError::new("max_line_bytes", "must be between 1 byte and 2GiB"));
+        return Err(OptionsError::new(
+            "max_line_bytes",
+            "must be between 1 byte and 2GiB",
+        ));
     }
-    Ok(Arc::new(FileSource { include, exclude, config }))
+    Ok(Arc::new(FileSource {
+        include,
+        exclude,
+        config,
+    }))
 }
 
 #[async_trait]
@@ -171,11 +192,17 @@ fn key_of(meta: &std::fs::Metadata) -> String {
 fn fingerprint(file: &File, len: u64) -> std::io::Result<Fingerprint> {
     let mut buf = vec![0u8; len.min(FINGERPRINT_BYTES) as usize];
     file.read_exact_at(&mut buf, 0)?;
-    Ok(Fingerprint { len: buf.len() as u32, hash: xxhash_rust::xxh3::xxh3_64(&buf) })
+    Ok(Fingerprint {
+        len: buf.len() as u32,
+        hash: xxhash_rust::xxh3::xxh3_64(&buf),
+    })
 }
 
 fn now_ns() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 impl Tailer {
@@ -198,7 +225,7 @@ impl Tailer {
                 return Ok(());
             }
             if rescan || Instant::now() >= next_scan {
-                if !(ctx.once && !first_scan) {
+                if !ctx.once || first_scan {
                     self.discover(&mut tails, first_scan, &ctx);
                 }
                 first_scan = false;
@@ -233,7 +260,10 @@ impl Tailer {
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res {
                 let structural = matches!(ev.kind, EventKind::Create(_) | EventKind::Remove(_))
-                    || matches!(ev.kind, EventKind::Modify(notify::event::ModifyKind::Name(_)));
+                    || matches!(
+                        ev.kind,
+                        EventKind::Modify(notify::event::ModifyKind::Name(_))
+                    );
                 let _ = tx.send(structural);
             }
         })
@@ -241,7 +271,11 @@ impl Tailer {
         .ok()?;
         for pattern in &self.include {
             let (dir, recursive) = watch_root(pattern);
-            let mode = if recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+            let mode = if recursive {
+                RecursiveMode::Recursive
+            } else {
+                RecursiveMode::NonRecursive
+            };
             if let Err(e) = watcher.watch(&dir, mode) {
                 tracing::debug!(dir = %dir.display(), "cannot watch, relying on rescans: {e}");
             }
@@ -254,7 +288,9 @@ impl Tailer {
         let mut seen = HashSet::new();
         let mut marks = None;
         for path in self.expand() {
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             if !meta.is_file() {
                 continue;
             }
@@ -274,7 +310,9 @@ impl Tailer {
             let mark = marks.get(&key);
             match self.open(&path, key.clone(), &meta, mark, first_scan, ctx) {
                 Ok(t) => tails.push(t),
-                Err(e) => tracing::warn!(pipeline = %ctx.pipeline, component = %ctx.component, path = %path.display(), "cannot open: {e}"),
+                Err(e) => {
+                    tracing::warn!(pipeline = %ctx.pipeline, component = %ctx.component, path = %path.display(), "cannot open: {e}")
+                }
             }
         }
         let now = Instant::now();
@@ -288,10 +326,14 @@ impl Tailer {
     fn expand(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for pattern in &self.include {
-            let Ok(paths) = glob::glob(&pattern.to_string_lossy()) else { continue };
+            let Ok(paths) = glob::glob(&pattern.to_string_lossy()) else {
+                continue;
+            };
             for path in paths.flatten() {
                 let excluded = self.exclude.is_match(&path)
-                    || path.file_name().is_some_and(|n| self.exclude.is_match(Path::new(n)));
+                    || path
+                        .file_name()
+                        .is_some_and(|n| self.exclude.is_match(Path::new(n)));
                 if !excluded {
                     out.push(path);
                 }
@@ -336,7 +378,12 @@ impl Tailer {
             key,
             path: path.to_owned(),
             fingerprint,
-            lines: LineBuffer::new(start, ctx.batch.max_events, max_bytes, f.max_line_bytes as usize),
+            lines: LineBuffer::new(
+                start,
+                ctx.batch.max_events,
+                max_bytes,
+                f.max_line_bytes as usize,
+            ),
             pending_since: None,
             last_data: Instant::now(),
             gone_since: None,
@@ -373,20 +420,32 @@ impl Tailer {
             t.stop_at = t.stop_at.map(|_| size);
         }
         let mut read = 0;
-        let limit = t.stop_at.map_or(u64::MAX, |s| s.saturating_sub(t.lines.read_offset()));
+        let limit = t
+            .stop_at
+            .map_or(u64::MAX, |s| s.saturating_sub(t.lines.read_offset()));
         if size > t.lines.read_offset() && limit > 0 && !t.lines.is_full() {
+            let before = t.lines.snapshot();
             read = t.lines.fill(&t.file, limit, &ctx.counters)?;
             if read > 0 {
                 t.last_data = Instant::now();
-                if t.fingerprint.len < FINGERPRINT_BYTES as u32 && size > t.fingerprint.len as u64 {
-                    t.fingerprint = fingerprint(&t.file, size)?;
+                if !self.same_head(t)? {
+                    // Truncated and rewritten between the check above and the read: what we
+                    // read may be the new content at the old offset. Forget it; the next poll
+                    // sees the new first bytes and starts the file over.
+                    tracing::debug!(pipeline = %ctx.pipeline, path = %t.path.display(), offset = t.lines.read_offset(), "file rewritten while reading; dropping what was just read");
+                    t.lines.undo(before);
+                    use std::io::Seek;
+                    t.file
+                        .seek(std::io::SeekFrom::Start(t.lines.read_offset()))?;
                 }
             }
         }
         if t.lines.pending() > 0 && t.pending_since.is_none() {
             t.pending_since = Some(Instant::now());
         }
-        let lingered = t.pending_since.is_some_and(|s| s.elapsed() >= ctx.batch.linger);
+        let lingered = t
+            .pending_since
+            .is_some_and(|s| s.elapsed() >= ctx.batch.linger);
         let full = t.lines.is_full();
         if full || lingered {
             self.send(t, ctx)?;
@@ -404,17 +463,58 @@ impl Tailer {
         fp.len > 0 && fingerprint(&t.file, fp.len as u64).is_ok_and(|now| now != fp)
     }
 
+    /// After a read: do the file's first bytes still match the fingerprint? If so, the
+    /// fingerprint grows to cover up to [`FINGERPRINT_BYTES`] of them, never past what we
+    /// have read (so a file shorter than it is also shorter than our offset). Checked and
+    /// grown from one read of the head, so a rewrite cannot slip in between and become the
+    /// fingerprint of the file we are reading.
+    fn same_head(&self, t: &mut Tail) -> std::io::Result<bool> {
+        let mut head = vec![0u8; FINGERPRINT_BYTES as usize];
+        let mut len = 0;
+        while len < head.len() {
+            match t.file.read_at(&mut head[len..], len as u64) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let fp = t.fingerprint;
+        if len < fp.len as usize {
+            return Ok(true); // shrank: truncated after our read, the next poll sees it
+        }
+        if xxhash_rust::xxh3::xxh3_64(&head[..fp.len as usize]) != fp.hash {
+            return Ok(false);
+        }
+        let len = len.min(t.lines.read_offset().min(FINGERPRINT_BYTES) as usize);
+        if len > fp.len as usize {
+            t.fingerprint = Fingerprint {
+                len: len as u32,
+                hash: xxhash_rust::xxh3::xxh3_64(&head[..len]),
+            };
+        }
+        Ok(true)
+    }
+
     /// Sends the pending lines of `t` (waits while the pipeline is full).
     fn send(&self, t: &mut Tail, ctx: &SourceContext) -> Result<(), PluginError> {
         t.pending_since = None;
         if t.lines.pending() == 0 {
             return Ok(());
         }
-        let mark = |end| Mark { offset: end, fingerprint: Some(t.fingerprint), path: Some(t.path.display().to_string()), updated: 0 };
+        let mark = |end| Mark {
+            offset: end,
+            fingerprint: Some(t.fingerprint),
+            path: Some(t.path.display().to_string()),
+            updated: 0,
+        };
         let key = t.key.clone();
         let path = t.path.to_string_lossy();
-        let batch = t.lines.take_batch(&path, now_ns(), &ctx.counters, |end| ctx.ack(vec![(key, mark(end))]));
-        ctx.blocking_send(batch).map_err(|e| PluginError::new(e.to_string()))?;
+        let batch = t.lines.take_batch(&path, now_ns(), &ctx.counters, |end| {
+            ctx.ack(vec![(key, mark(end))])
+        });
+        ctx.blocking_send(batch)
+            .map_err(|e| PluginError::new(e.to_string()))?;
         if t.lines.pending() > 0 {
             t.pending_since = Some(Instant::now());
         }
@@ -477,8 +577,17 @@ mod tests {
 
     #[test]
     fn watch_roots() {
-        assert_eq!(watch_root(Path::new("/var/log/*.log")), (PathBuf::from("/var/log"), false));
-        assert_eq!(watch_root(Path::new("/var/log/app.log")), (PathBuf::from("/var/log"), false));
-        assert_eq!(watch_root(Path::new("/srv/*/logs/a.log")), (PathBuf::from("/srv"), true));
+        assert_eq!(
+            watch_root(Path::new("/var/log/*.log")),
+            (PathBuf::from("/var/log"), false)
+        );
+        assert_eq!(
+            watch_root(Path::new("/var/log/app.log")),
+            (PathBuf::from("/var/log"), false)
+        );
+        assert_eq!(
+            watch_root(Path::new("/srv/*/logs/a.log")),
+            (PathBuf::from("/srv"), true)
+        );
     }
 }

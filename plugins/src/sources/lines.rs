@@ -13,6 +13,15 @@ const MIN_READ: usize = 64 << 10;
 /// Bytes asked of the OS per read at most.
 const MAX_READ: usize = 4 << 20;
 
+/// Where a [`LineBuffer`] was before a read.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    arena: usize,
+    spans: usize,
+    consumed: usize,
+    in_long_line: bool,
+}
+
 /// The lines read from one stream and not yet sent.
 #[derive(Debug)]
 pub struct LineBuffer {
@@ -70,6 +79,25 @@ impl LineBuffer {
         self.spans.len()
     }
 
+    /// The state before a read, for [`LineBuffer::undo`].
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            arena: self.arena.len(),
+            spans: self.spans.len(),
+            consumed: self.consumed,
+            in_long_line: self.in_long_line,
+        }
+    }
+
+    /// Forgets what was read since `snapshot` (taken since the last `take_batch` or
+    /// `reset`): it turned out not to be the stream we were reading.
+    pub fn undo(&mut self, snapshot: Snapshot) {
+        self.arena.truncate(snapshot.arena);
+        self.spans.truncate(snapshot.spans);
+        self.consumed = snapshot.consumed;
+        self.in_long_line = snapshot.in_long_line;
+    }
+
     /// The batch is full: send it before reading more.
     pub fn is_full(&self) -> bool {
         self.spans.len() >= self.max_events || self.consumed >= self.max_bytes
@@ -77,8 +105,16 @@ impl LineBuffer {
 
     /// Reads once from `reader` (at most `limit` bytes) and cuts what it can into lines.
     /// Returns the bytes read (0 at end of stream).
-    pub fn fill(&mut self, reader: impl Read, limit: u64, counters: &Counters) -> std::io::Result<usize> {
-        let want = self.max_bytes.saturating_sub(self.arena.len()).clamp(MIN_READ, MAX_READ) as u64;
+    pub fn fill(
+        &mut self,
+        reader: impl Read,
+        limit: u64,
+        counters: &Counters,
+    ) -> std::io::Result<usize> {
+        let want = self
+            .max_bytes
+            .saturating_sub(self.arena.len())
+            .clamp(MIN_READ, MAX_READ) as u64;
         let before = self.arena.len();
         reader.take(want.min(limit)).read_to_end(&mut self.arena)?;
         let n = self.arena.len() - before;
@@ -120,7 +156,13 @@ impl LineBuffer {
 
     /// Takes the pending lines as a batch from `source`, keeping any partial line for later.
     /// `ack(end)` builds the acknowledgement for a batch ending at stream offset `end`.
-    pub fn take_batch(&mut self, source: &str, ts_ns: u64, counters: &Counters, ack: impl FnOnce(u64) -> Ack) -> Batch {
+    pub fn take_batch(
+        &mut self,
+        source: &str,
+        ts_ns: u64,
+        counters: &Counters,
+        ack: impl FnOnce(u64) -> Ack,
+    ) -> Batch {
         let rest = self.arena.split_off(self.consumed);
         let mut arena = std::mem::replace(&mut self.arena, rest);
         self.arena.reserve(MIN_READ);
@@ -155,7 +197,14 @@ impl LineBuffer {
 
 /// The slow path for a chunk with invalid UTF-8: copies each line, replacing bad bytes with
 /// U+FFFD, and counts the lines repaired.
-fn repair(arena: &[u8], spans: &[(u32, u32)], source: &str, base: u64, ts_ns: u64, counters: &Counters) -> BatchBuilder {
+fn repair(
+    arena: &[u8],
+    spans: &[(u32, u32)],
+    source: &str,
+    base: u64,
+    ts_ns: u64,
+    counters: &Counters,
+) -> BatchBuilder {
     let mut b = BatchBuilder::with_capacity(spans.len(), arena.len() + 64);
     let src = b.source(source);
     let mut repaired = 0;
@@ -173,7 +222,10 @@ mod tests {
     use super::*;
 
     fn lines(batch: &Batch) -> Vec<(String, u64)> {
-        batch.iter().map(|e| (e.message().to_owned(), e.offset())).collect()
+        batch
+            .iter()
+            .map(|e| (e.message().to_owned(), e.offset()))
+            .collect()
     }
 
     fn take(buf: &mut LineBuffer, c: &Counters) -> Batch {
@@ -194,13 +246,35 @@ mod tests {
     }
 
     #[test]
+    fn undo_forgets_the_last_read() {
+        let c = Counters::default();
+        let mut buf = LineBuffer::new(0, 1024, 1 << 20, 1 << 20);
+        buf.fill(&b"one\ntw"[..], u64::MAX, &c).unwrap();
+        let before = buf.snapshot();
+        buf.fill(&b"XX\nthree\nfo"[..], u64::MAX, &c).unwrap();
+        buf.undo(before);
+        assert_eq!(buf.read_offset(), 6);
+        buf.fill(&b"o\n"[..], u64::MAX, &c).unwrap();
+        assert_eq!(
+            lines(&take(&mut buf, &c)),
+            [("one".into(), 0), ("two".into(), 4)]
+        );
+    }
+
+    #[test]
     fn batches_are_cut_at_max_events() {
         let c = Counters::default();
         let mut buf = LineBuffer::new(100, 2, 1 << 20, 1 << 20);
         buf.fill(&b"a\nb\nc\nd\ne"[..], u64::MAX, &c).unwrap();
         assert!(buf.is_full());
-        assert_eq!(lines(&take(&mut buf, &c)), [("a".into(), 100), ("b".into(), 102)]);
-        assert_eq!(lines(&take(&mut buf, &c)), [("c".into(), 104), ("d".into(), 106)]);
+        assert_eq!(
+            lines(&take(&mut buf, &c)),
+            [("a".into(), 100), ("b".into(), 102)]
+        );
+        assert_eq!(
+            lines(&take(&mut buf, &c)),
+            [("c".into(), 104), ("d".into(), 106)]
+        );
         assert_eq!(buf.pending(), 0);
         assert_eq!(buf.consumed_offset(), 108);
     }
@@ -209,8 +283,12 @@ mod tests {
     fn long_lines_are_split_on_char_boundaries_and_counted() {
         let c = Counters::default();
         let mut buf = LineBuffer::new(0, 1024, 1 << 20, 4);
-        buf.fill("abcdéfghij\nok\n".as_bytes(), u64::MAX, &c).unwrap();
-        let got: Vec<_> = lines(&take(&mut buf, &c)).into_iter().map(|l| l.0).collect();
+        buf.fill("abcdéfghij\nok\n".as_bytes(), u64::MAX, &c)
+            .unwrap();
+        let got: Vec<_> = lines(&take(&mut buf, &c))
+            .into_iter()
+            .map(|l| l.0)
+            .collect();
         assert_eq!(got, ["abcd", "éfg", "hij", "ok"]);
         assert_eq!(c.snapshot().lines_split, 1);
     }
@@ -220,7 +298,10 @@ mod tests {
         let c = Counters::default();
         let mut buf = LineBuffer::new(0, 1024, 1 << 20, 1 << 20);
         buf.fill(&b"good\nb\xffad\n"[..], u64::MAX, &c).unwrap();
-        let got: Vec<_> = lines(&take(&mut buf, &c)).into_iter().map(|l| l.0).collect();
+        let got: Vec<_> = lines(&take(&mut buf, &c))
+            .into_iter()
+            .map(|l| l.0)
+            .collect();
         assert_eq!(got, ["good", "b\u{fffd}ad"]);
         assert_eq!(c.snapshot().invalid_utf8, 1);
     }
