@@ -8,10 +8,9 @@ use logcatch_core::ack::Ack;
 use logcatch_core::batch::{Batch, BatchBuilder};
 use logcatch_core::metrics::Counters;
 
-/// Bytes asked of the OS per read at least.
-const MIN_READ: usize = 64 << 10;
-/// Bytes asked of the OS per read at most.
-const MAX_READ: usize = 4 << 20;
+/// Bytes asked of the OS per read: about one batch of typical lines (1024 × ~100 bytes), so
+/// little is left over to carry into the next batch's arena.
+const READ: usize = 128 << 10;
 
 /// Where a [`LineBuffer`] was before a read.
 #[derive(Debug, Clone, Copy)]
@@ -111,10 +110,7 @@ impl LineBuffer {
         limit: u64,
         counters: &Counters,
     ) -> std::io::Result<usize> {
-        let want = self
-            .max_bytes
-            .saturating_sub(self.arena.len())
-            .clamp(MIN_READ, MAX_READ) as u64;
+        let want = READ as u64;
         let before = self.arena.len();
         reader.take(want.min(limit)).read_to_end(&mut self.arena)?;
         let n = self.arena.len() - before;
@@ -163,9 +159,11 @@ impl LineBuffer {
         counters: &Counters,
         ack: impl FnOnce(u64) -> Ack,
     ) -> Batch {
-        let rest = self.arena.split_off(self.consumed);
+        // The bytes past the batch (a partial line, or lines beyond a full batch) move to a
+        // fresh arena sized for the next read: one copy of the leftover, no reallocation.
+        let mut rest = Vec::with_capacity(self.arena.len() - self.consumed + READ);
+        rest.extend_from_slice(&self.arena[self.consumed..]);
         let mut arena = std::mem::replace(&mut self.arena, rest);
-        self.arena.reserve(MIN_READ);
         let spans = std::mem::take(&mut self.spans);
         self.spans.reserve(self.max_events.min(4096));
         let base = self.base;
