@@ -47,8 +47,14 @@ fn no_arguments_runs_the_demo_through_its_filters_to_stdout_until_sigint() {
         text.push_str(&String::from_utf8_lossy(&chunk[..n]));
     }
     assert!(text.contains(" seq="), "{text}");
-    assert!(!text.contains(" DEBUG "), "drop_debug let a DEBUG line through: {text}");
-    assert!(!text.contains("host=10.0."), "redact let an address through: {text}");
+    assert!(
+        !text.contains(" DEBUG "),
+        "drop_debug let a DEBUG line through: {text}"
+    );
+    assert!(
+        !text.contains("host=10.0."),
+        "redact let an address through: {text}"
+    );
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
