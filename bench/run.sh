@@ -86,10 +86,15 @@ pipelines:
 EOF
 }
 DROP_FILTER="[{ wasm: \"$DROP_DEBUG\", config: { levels: [DEBUG] } }]"
+GUESTS="$ROOT/target/guests/wasm32-wasip2/release"
+PARSE_FILTER="[{ wasm: \"$GUESTS/parse_access.wasm\" }]"
+REDACT_FILTER="[{ wasm: \"$GUESTS/redact.wasm\" }]"
 # Compile the plugin into the cache once, so the timed runs measure filtering, not Cranelift
 # (as a restarted daemon would: the cache is on disk).
-write_config "$WORK/warm" '{ type: blackhole }' "$DROP_FILTER"
-"$LOGCATCH" validate -c "$WORK/warm/logcatch.yaml" >/dev/null
+for f in "$DROP_FILTER" "$PARSE_FILTER" "$REDACT_FILTER"; do
+    write_config "$WORK/warm" '{ type: blackhole }' "$f"
+    "$LOGCATCH" validate -c "$WORK/warm/logcatch.yaml" >/dev/null
+done
 
 RESULTS="$WORK/results.tsv" # case, rep, seconds, peak RSS in KiB
 : >"$RESULTS"
@@ -138,6 +143,17 @@ for rep in $(seq 1 "$REPS"); do
     got=$(wc -l <"$dir/out.log")
     [[ $got -eq $KEPT_LINES ]] || die "drop_debug kept $got lines, grep -v DEBUG keeps $KEPT_LINES"
     rm -rf "$dir"
+
+    # The other examples, to a blackhole to time the filter: parse_access adds an attribute
+    # to every line (these are not access lines: parse_error), the replace path; redact
+    # finds nothing to mask in them, its keep-all path.
+    for ex in parse redact; do
+        dir="$WORK/$ex-$rep"
+        [[ $ex == parse ]] && f=$PARSE_FILTER || f=$REDACT_FILTER
+        write_config "$dir" '{ type: blackhole }' "$f"
+        timed "$ex" "$rep" "$LOGCATCH" run --once -c "$dir/logcatch.yaml"
+        rm -rf "$dir"
+    done
 
     dir="$WORK/blackhole-$rep"
     write_config "$dir" '{ type: blackhole }'
@@ -212,9 +228,11 @@ labels = {
     "file": "logcatch --once file -> file text",
     "blackhole": "logcatch --once file -> blackhole",
     "wasm": "logcatch file -> drop_debug -> file",
+    "parse": "file -> parse_access(replace) -> bh",
+    "redact": "file -> redact(nothing) -> bh",
 }
 ratio = {}
-for name in ("grep", "file", "wasm", "blackhole"):
+for name in ("grep", "file", "wasm", "blackhole", "parse", "redact"):
     best, med, rss = stats(name)
     ratio[name] = (grep_best / best, grep_med / med)
     print(f"{labels[name]:<34} {best:>7.3f} {med:>9.3f} {lines / best / 1e6:>12.2f}M "
