@@ -65,6 +65,14 @@ impl Sink for FileSink {
             .open(&self.path)
             .await
             .map_err(context)?;
+        let path = self.path.clone();
+        let cut = tokio::task::spawn_blocking(move || drop_torn_tail(&path))
+            .await
+            .map_err(|e| PluginError::new(e.to_string()))?
+            .map_err(context)?;
+        if cut > 0 {
+            tracing::warn!(path = %self.path.display(), bytes = cut, "removed a partial last line left by a crash; its batch is delivered again");
+        }
         Ok(Box::new(FileWriter {
             sink_path: self.path.clone(),
             format: self.format,
@@ -101,5 +109,52 @@ impl SinkWriter for FileWriter {
     async fn close(&mut self) -> Result<(), PluginError> {
         self.file.flush().await?;
         Ok(())
+    }
+}
+
+/// A crash (even `kill -9`) can cut a write short, leaving a partial last line; its batch
+/// was never acknowledged, so it is sent again. Truncates the file back to its last newline
+/// so the resent lines do not get glued onto the fragment. Returns the bytes removed.
+fn drop_torn_tail(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 64 << 10];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(chunk)?;
+        if let Some(i) = memchr::memrchr(b'\n', chunk) {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < len {
+        f.set_len(end)?;
+    }
+    Ok(len - end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drop_torn_tail;
+
+    #[test]
+    fn a_torn_last_line_is_cut_back_to_the_last_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.log");
+        std::fs::write(&p, "one\ntwo\nthr").unwrap();
+        assert_eq!(drop_torn_tail(&p).unwrap(), 3);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "one\ntwo\n");
+        assert_eq!(drop_torn_tail(&p).unwrap(), 0, "a whole file is left alone");
+        std::fs::write(&p, "no newline at all").unwrap();
+        assert_eq!(drop_torn_tail(&p).unwrap(), 17);
+        assert_eq!(std::fs::read(&p).unwrap(), b"");
     }
 }
