@@ -282,6 +282,19 @@ fn run_hostile(
     }
 }
 
+/// Every normal line delivered in order, exactly the hostile lines dead-lettered by `plugin`
+/// with `reason`, and each hostile line failed at least twice (the batch, then its retry).
+fn assert_isolated(o: &Outcome, plugin: &str, reason: &str) {
+    assert_eq!(o.out, o.normal(), "normal lines lost, doubled or reordered");
+    o.assert_dead_lettered(plugin, reason);
+    let traps = o.filter_counter("traps");
+    assert!(
+        traps >= 2 * HOSTILE.len() as u64,
+        "traps={traps}\n{}",
+        o.log
+    );
+}
+
 #[test]
 fn a_spinning_filter_times_out_and_only_its_lines_are_dead_lettered() {
     let o = run_hostile(
@@ -295,15 +308,7 @@ fn a_spinning_filter_times_out_and_only_its_lines_are_dead_lettered() {
             long_fault: true,
         },
     );
-    assert_eq!(o.out, o.normal(), "normal lines lost, doubled or reordered");
-    o.assert_dead_lettered("spin", "timed out (limits.timeout 200ms)");
-    // Each hostile line times out at least twice: the batch, then its retry.
-    let traps = o.filter_counter("traps");
-    assert!(
-        traps >= 2 * HOSTILE.len() as u64,
-        "traps={traps}\n{}",
-        o.log
-    );
+    assert_isolated(&o, "spin", "timed out (limits.timeout 200ms)");
     assert_eq!(o.filter_counter("events"), (LINES - HOSTILE.len()) as u64);
 }
 
@@ -320,16 +325,10 @@ fn a_filter_that_eats_memory_hits_its_limit_and_only_its_lines_are_dead_lettered
             long_fault: false,
         },
     );
-    assert_eq!(o.out, o.normal(), "normal lines lost, doubled or reordered");
-    o.assert_dead_lettered(
+    assert_isolated(
+        &o,
         "balloon",
         "memory limit exceeded (limits.memory 33554432 bytes)",
-    );
-    let traps = o.filter_counter("traps");
-    assert!(
-        traps >= 2 * HOSTILE.len() as u64,
-        "traps={traps}\n{}",
-        o.log
     );
 }
 
@@ -346,14 +345,7 @@ fn a_trapping_filter_has_its_poison_lines_dead_lettered() {
             long_fault: false,
         },
     );
-    assert_eq!(o.out, o.normal(), "normal lines lost, doubled or reordered");
-    o.assert_dead_lettered("poison", "trap");
-    let traps = o.filter_counter("traps");
-    assert!(
-        traps >= 2 * HOSTILE.len() as u64,
-        "traps={traps}\n{}",
-        o.log
-    );
+    assert_isolated(&o, "poison", "trap");
     // The guest's panic message (its stderr) reaches the log, attributed to the plugin.
     assert!(
         o.log
