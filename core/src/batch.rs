@@ -451,13 +451,47 @@ impl Batch {
         }
     }
 
-    /// Keeps only the events at `indices` (ascending), keeping the ack.
+    /// Keeps only the events at `indices` (ascending, in range), keeping the ack: the path of
+    /// every dropping filter, so it compacts the per-event columns in place and leaves the
+    /// arena alone (dropped messages' bytes stay there, unreferenced, until the batch goes).
     pub fn retain(&mut self, indices: &[u32]) {
         if indices.len() == self.len() {
             return;
         }
-        let kept = self.select(indices.iter().map(|&i| i as usize));
-        self.cols = kept.cols;
+        let c = &mut self.cols;
+        let mut attrs = 0;
+        for (w, &i) in indices.iter().enumerate() {
+            let i = i as usize;
+            // Ascending indices: w <= i, so entry i (and i - 1, read by attr_range) is
+            // still the original when it is read.
+            let (start, end) = attr_range(c, i);
+            c.msg_off[w] = c.msg_off[i];
+            c.msg_len[w] = c.msg_len[i];
+            c.timestamp_ns[w] = c.timestamp_ns[i];
+            c.source_id[w] = c.source_id[i];
+            c.offset[w] = c.offset[i];
+            if start != attrs {
+                c.attr_key_id.copy_within(start..end, attrs);
+                c.attr_kind.copy_within(start..end, attrs);
+                c.attr_val.copy_within(start..end, attrs);
+            }
+            attrs += end - start;
+            c.attr_end[w] = attrs as u32;
+        }
+        let n = indices.len();
+        for col in [
+            &mut c.msg_off,
+            &mut c.msg_len,
+            &mut c.source_id,
+            &mut c.attr_end,
+        ] {
+            col.truncate(n);
+        }
+        c.timestamp_ns.truncate(n);
+        c.offset.truncate(n);
+        c.attr_key_id.truncate(attrs);
+        c.attr_kind.truncate(attrs);
+        c.attr_val.truncate(attrs);
     }
 
     /// Replaces the events with `other`'s, keeping this batch's ack.
@@ -578,6 +612,25 @@ mod tests {
         let mut r = sample();
         r.retain(&[1]);
         assert_eq!(view(&r), vec![view(&b)[1].clone()]);
+    }
+
+    #[test]
+    fn retain_in_place_matches_select_for_every_subset() {
+        let b = sample();
+        for mask in 0u32..(1 << b.len()) {
+            let kept: Vec<u32> = (0..b.len() as u32)
+                .filter(|i| mask & (1 << i) != 0)
+                .collect();
+            let mut r = sample();
+            r.retain(&kept);
+            let picked = b.select(kept.iter().map(|&i| i as usize));
+            assert_eq!(view(&r), view(&picked), "{kept:?}");
+            assert_eq!(r.columns().offset, picked.columns().offset);
+            assert_eq!(r.columns().timestamp_ns, picked.columns().timestamp_ns);
+            assert_eq!(r.len(), kept.len());
+            let attrs = r.columns().attr_end.last().copied().unwrap_or(0) as usize;
+            assert_eq!(r.columns().attr_val.len(), attrs, "{kept:?}");
+        }
     }
 
     #[test]
