@@ -181,14 +181,17 @@ impl Batch {
     #[doc(hidden)]
     pub fn from_wire(mut cols: EventBatch) -> Result<Batch, String> {
         let arena = std::mem::take(&mut cols.arena);
-        let text = arena_text(arena)?;
-        check_shape(&text, &cols).map_err(|e| format!("logcatch sent a malformed batch: {e}"))?;
+        let (text, ascii) = arena_text(arena);
+        if !(ascii && well_formed_ascii(text.len(), &cols)) {
+            check_shape(&text, ascii, &cols)
+                .map_err(|e| format!("logcatch sent a malformed batch: {e}"))?;
+        }
         Ok(Batch { text, cols })
     }
 
     /// Assembles a batch from columns the SDK built itself (the builder's output).
     pub(crate) fn from_parts(text: String, cols: EventBatch) -> Batch {
-        debug_assert_eq!(check_shape(&text, &cols), Ok(()));
+        debug_assert_eq!(check_shape(&text, false, &cols), Ok(()));
         Batch { text, cols }
     }
 
@@ -201,7 +204,7 @@ impl Batch {
     /// Checks the batch's own shape, for tests.
     #[cfg(test)]
     pub(crate) fn check(&self) -> Result<(), String> {
-        check_shape(&self.text, &self.cols)
+        check_shape(&self.text, false, &self.cols)
     }
 
     /// The columns other than the arena, for the builder's tests.
@@ -211,8 +214,11 @@ impl Batch {
     }
 
     fn span(&self, off: u64, len: u64) -> &str {
-        // In bounds and on char boundaries: checked by `check_shape`.
-        &self.text[off as usize..(off + len) as usize]
+        // SAFETY: every span is in bounds and on char boundaries: `from_wire` checks the
+        // host's batches with `check_shape`, and the builder makes only such spans (which
+        // `from_parts` asserts in debug builds). Unchecked: this is every event's message
+        // read, and the checks cost a fifth of a simple filter's time.
+        unsafe { self.text.get_unchecked(off as usize..(off + len) as usize) }
     }
 
     fn attr_range(&self, index: usize) -> std::ops::Range<usize> {
@@ -351,12 +357,12 @@ impl std::fmt::Debug for Event<'_> {
     }
 }
 
-/// The arena as text. logcatch's own arenas are all UTF-8 (log lines are made valid at the
-/// source); mostly they are ASCII, which an eight-bytes-at-a-time check confirms several times
-/// faster than a full UTF-8 validation (measured in wasmtime: ~6 ns instead of ~20 ns per
-/// 100-byte event).
-fn arena_text(mut arena: Vec<u8>) -> Result<String, String> {
-    if !is_ascii(&arena) {
+/// The arena as text, and whether it is all ASCII. logcatch's own arenas are all UTF-8 (log
+/// lines are made valid at the source) and mostly ASCII, which [`is_ascii`] confirms several
+/// times faster than a full UTF-8 validation, and which makes every offset a char boundary.
+fn arena_text(mut arena: Vec<u8>) -> (String, bool) {
+    let ascii = is_ascii(&arena);
+    if !ascii {
         // Only the strings are UTF-8 (the host checks every span); bytes between them may
         // be anything a non-SDK plugin left there. Those become `?`, which no span covers.
         let mut pos = 0;
@@ -368,28 +374,92 @@ fn arena_text(mut arena: Vec<u8>) -> Result<String, String> {
         }
     }
     // SAFETY: ASCII, or made valid UTF-8 above.
-    Ok(unsafe { String::from_utf8_unchecked(arena) })
+    (unsafe { String::from_utf8_unchecked(arena) }, ascii)
 }
 
-/// True when every byte is ASCII: ORs eight bytes at a time, checks every 256 bytes.
+/// True when every byte is ASCII: ORs 16 bytes at a time with WebAssembly SIMD (8 without),
+/// and checks every 256 bytes (measured in wasmtime: ~2 ns per 100-byte event).
 fn is_ascii(bytes: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut blocks = bytes.chunks_exact(256);
     for block in &mut blocks {
-        let mut acc = 0u64;
-        for w in block.chunks_exact(8) {
-            acc |= u64::from_le_bytes(w.try_into().expect("8 bytes"));
-        }
-        if acc & HIGH != 0 {
+        if !block_is_ascii(block.try_into().expect("256 bytes")) {
             return false;
         }
     }
     blocks.remainder().iter().all(u8::is_ascii)
 }
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline]
+fn block_is_ascii(block: &[u8; 256]) -> bool {
+    use core::arch::wasm32::*;
+    let mut acc = u8x16_splat(0);
+    for chunk in block.chunks_exact(16) {
+        // SAFETY: `chunk` is 16 readable bytes; v128_load has no alignment requirement.
+        acc = v128_or(acc, unsafe { v128_load(chunk.as_ptr().cast()) });
+    }
+    u8x16_bitmask(acc) == 0
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline]
+fn block_is_ascii(block: &[u8; 256]) -> bool {
+    let mut acc = 0u64;
+    for w in block.chunks_exact(8) {
+        acc |= u64::from_le_bytes(w.try_into().expect("8 bytes"));
+    }
+    acc & 0x8080_8080_8080_8080 == 0
+}
+
+/// [`check_shape`] for an ASCII arena (where every offset is a char boundary), as one
+/// branch-free pass over each column that says only whether all is well: the common case,
+/// at about 1 ns per event instead of 6. `check_shape` then finds the fault, if any.
+fn well_formed_ascii(arena: usize, c: &EventBatch) -> bool {
+    let n = c.msg_off.len();
+    let attrs = c.attr_key_id.len();
+    if [
+        c.msg_len.len(),
+        c.timestamp_ns.len(),
+        c.source_id.len(),
+        c.offset.len(),
+        c.attr_end.len(),
+    ]
+    .iter()
+    .any(|&len| len != n)
+        || c.attr_kind.len() != attrs
+        || c.attr_val.len() != attrs
+    {
+        return false;
+    }
+    let (arena, sources, keys) = (
+        arena as u64,
+        c.sources.len() as u32,
+        c.attr_keys.len() as u32,
+    );
+    let mut bad = false;
+    for (&off, &len) in c.msg_off.iter().zip(&c.msg_len) {
+        bad |= u64::from(off) + u64::from(len) > arena;
+    }
+    for &id in &c.source_id {
+        bad |= id >= sources;
+    }
+    let mut prev = 0;
+    for &end in &c.attr_end {
+        bad |= end < prev;
+        prev = end;
+    }
+    bad |= prev as usize != attrs;
+    for ((&key, &kind), &val) in c.attr_key_id.iter().zip(&c.attr_kind).zip(&c.attr_val) {
+        bad |= key >= keys || kind > KIND_BOOL;
+        bad |= kind == KIND_TEXT && (val >> 32) + (val & 0xFFFF_FFFF) > arena;
+    }
+    !bad
+}
+
 /// Checks everything the accessors rely on: column lengths, dictionary ids, attribute
-/// ranges, kinds, and text spans in bounds and on char boundaries.
-fn check_shape(text: &str, c: &EventBatch) -> Result<(), String> {
+/// ranges, kinds, and text spans in bounds and on char boundaries (every offset is one when
+/// the arena is `ascii`).
+fn check_shape(text: &str, ascii: bool, c: &EventBatch) -> Result<(), String> {
     let n = c.msg_off.len();
     for (name, len) in [
         ("msg-len", c.msg_len.len()),
@@ -408,8 +478,9 @@ fn check_shape(text: &str, c: &EventBatch) -> Result<(), String> {
     }
     let span_ok = |off: u64, len: u64| {
         off + len <= text.len() as u64
-            && text.is_char_boundary(off as usize)
-            && text.is_char_boundary((off + len) as usize)
+            && (ascii
+                || text.is_char_boundary(off as usize)
+                    && text.is_char_boundary((off + len) as usize))
     };
     let mut prev_end = 0;
     for i in 0..n {
