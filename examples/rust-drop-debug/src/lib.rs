@@ -34,11 +34,40 @@ fn default_levels() -> Vec<String> {
 pub struct DropDebug {
     /// Every level word (uppercase ASCII) and whether events at that level are dropped.
     words: Vec<(Vec<u8>, bool)>,
+    /// [`key`] of each word, in the same order: one integer compare rejects a word.
+    keys: Vec<u64>,
     /// Length range of the words, and the bytes they start with (either case): most
     /// tokens are rejected by these two checks alone.
     min_len: usize,
     max_len: usize,
     first: [bool; 256],
+}
+
+/// The first eight bytes of a word, ASCII letters uppercased, and its length (capped),
+/// packed in one integer: equal keys mean equal words, ignoring ASCII case, up to eight bytes.
+#[inline]
+fn key(word: &[u8]) -> u64 {
+    let x = match *word {
+        [a, b, c, d, e, f, g, h, ..] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        [a, b, c, d, ..] => {
+            // Two overlapping four-byte loads: bytes in both land in the same place.
+            let n = word.len();
+            let tail = u32::from_le_bytes(word[n - 4..].try_into().expect("4 bytes"));
+            u64::from(u32::from_le_bytes([a, b, c, d])) | u64::from(tail) << (8 * (n - 4))
+        }
+        _ => word
+            .iter()
+            .enumerate()
+            .fold(0, |x, (i, &b)| x | u64::from(b) << (8 * i)),
+    };
+    // Per byte: set the high bit of a lowercase ASCII letter, then flip its 0x20 bit.
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = x & LOW7;
+    let from_a = low + 0x1f1f_1f1f_1f1f_1f1f; // high bit set when >= 'a' (0x61)
+    let past_z = low + 0x0505_0505_0505_0505; // high bit set when > 'z' (0x7a)
+    let lower = from_a & !past_z & !x & HIGH;
+    (x ^ (lower >> 2)) ^ (word.len().min(255) as u64).rotate_right(8)
 }
 
 impl DropDebug {
@@ -79,8 +108,10 @@ impl DropDebug {
             first[usize::from(w[0])] = true;
             first[usize::from(w[0].to_ascii_lowercase())] = true;
         }
+        let keys = words.iter().map(|(w, _)| key(w)).collect();
         Ok(DropDebug {
             words,
+            keys,
             min_len,
             max_len,
             first,
@@ -96,10 +127,15 @@ impl DropDebug {
         {
             return None;
         }
-        self.words
+        let k = key(word);
+        // Equal keys and lengths: the same word up to eight bytes; past that, compare.
+        self.keys
             .iter()
-            .find(|(w, _)| w.eq_ignore_ascii_case(word))
-            .map(|&(_, dropped)| dropped)
+            .zip(&self.words)
+            .find(|&(&wk, (w, _))| {
+                wk == k && w.len() == word.len() && (w.len() <= 8 || w.eq_ignore_ascii_case(word))
+            })
+            .map(|(_, &(_, dropped))| dropped)
     }
 
     /// Whether the event goes: by its `level` attribute, else by its message.

@@ -5,68 +5,83 @@
 //! only the value: `[DEBUG]` → `DEBUG`, `level=debug,` → `debug`, `"level":"warn"` →
 //! `warn`. [`first_word`] hands the words of the first [`TOKENS`] tokens to a callback.
 //!
-//! The scalar way (kept as the reference, and for long tokens) looks at each byte a few
-//! times. The fast way classifies the first 64 bytes at once into three bit masks
+//! The scalar way (kept as the reference, and for tokens longer than a window) looks at each
+//! byte a few times. The fast way classifies 32 bytes at once into three bit masks
 //! (separator, alphanumeric, `=`/`:`), with WebAssembly SIMD when built with `+simd128`,
-//! and then finds tokens and words with bit arithmetic: a line costs about the same
-//! whatever its tokens look like, and nothing is allocated.
+//! and then finds tokens and words with bit arithmetic; when the tokens go on past the
+//! window, the next window starts where they do. Most levels sit in the first 32 bytes
+//! (after a timestamp), so most lines cost one window, and nothing is allocated.
 
 /// How many leading tokens of a message may hold its level.
 pub const TOKENS: usize = 4;
 
-/// Bytes classified at once.
-const WINDOW: usize = 64;
+/// Bytes classified at once (a window); one bit per byte in a `u32` mask.
+const WINDOW: usize = 32;
 
 /// Calls `f` with the word of each of the first [`TOKENS`] tokens of `m` that has one (a
 /// token of punctuation only has none), in order, until `f` returns `Some`.
 #[inline]
 pub fn first_word<T>(m: &[u8], mut f: impl FnMut(&[u8]) -> Option<T>) -> Option<T> {
-    let n = m.len().min(WINDOW);
-    let mut short = [0u8; WINDOW];
-    let window: &[u8; WINDOW] = match m.first_chunk() {
-        Some(first) => first,
-        None => {
-            short[..n].copy_from_slice(m);
-            &short
-        }
-    };
-    let c = classify(window);
-    // Token ends: separators, and every position past the message.
-    let ends = c.sep | !bits(0, n as u32);
-    let mut pos = 0;
-    for done in 0..TOKENS {
-        let starts = !ends & bits(pos, 64);
-        if starts == 0 {
-            // No more tokens in the window: done, unless the message goes on past it.
-            return if m.len() <= WINDOW {
-                None
-            } else {
-                words_scalar(&m[pos as usize..], TOKENS - done, f)
-            };
-        }
-        let s = starts.trailing_zeros();
-        let e = (ends & bits(s, 64)).trailing_zeros();
-        if e as usize >= n && m.len() > WINDOW {
-            // The token may run on past the window.
-            return words_scalar(&m[s as usize..], TOKENS - done, f);
-        }
-        let alnum = c.alnum & bits(s, e);
-        if alnum != 0 {
-            let mut ws = alnum.trailing_zeros();
-            let we = 64 - alnum.leading_zeros();
-            let kv = c.kv & bits(ws, we);
-            if kv != 0 {
-                let last_kv = 63 - kv.leading_zeros();
-                // The token's last byte is alphanumeric, so the value is not empty.
-                ws = (c.alnum & bits(last_kv + 1, we)).trailing_zeros();
+    let mut base = 0; // where the window starts in `m`
+    let mut left = TOKENS; // tokens still to look at
+    'windows: loop {
+        let rest = &m[base..];
+        let n = rest.len().min(WINDOW);
+        let mut short = [0u8; WINDOW];
+        let window: &[u8; WINDOW] = match rest.first_chunk() {
+            Some(first) => first,
+            None => {
+                short[..n].copy_from_slice(rest);
+                &short
             }
-            if let Some(t) = f(&m[ws as usize..we as usize]) {
-                return Some(t);
+        };
+        let c = classify(window);
+        // Token ends: separators, and every position past the message.
+        let ends = c.sep | if n == WINDOW { 0 } else { !0u32 << n };
+        // Token starts: a byte that is no end, after an end or at the window's start.
+        let mut starts = !ends & ((ends << 1) | 1);
+        loop {
+            if starts == 0 {
+                // Only separators left in the window: on to the next, if there is one.
+                if rest.len() <= WINDOW {
+                    return None;
+                }
+                base += WINDOW;
+                continue 'windows;
+            }
+            let s = starts.trailing_zeros();
+            starts &= starts - 1;
+            let after = ends & (!0u32 << s);
+            if after == 0 {
+                // The token runs on past the window: look again from its start, or, when it
+                // is longer than a window, one byte at a time.
+                if s == 0 {
+                    return words_scalar(rest, left, f);
+                }
+                base += s as usize;
+                continue 'windows;
+            }
+            let e = after.trailing_zeros();
+            let alnum = c.alnum & ((1u32 << e) - 1) & (!0u32 << s);
+            if alnum != 0 {
+                let mut ws = alnum.trailing_zeros();
+                let we = 32 - alnum.leading_zeros();
+                let kv = c.kv & (!0u32 << ws) & (!0u32 >> (32 - we));
+                if kv != 0 {
+                    let last_kv = 31 - kv.leading_zeros();
+                    // The token's last byte is alphanumeric, so the value is not empty.
+                    ws = (alnum & (!0u32 << (last_kv + 1))).trailing_zeros();
+                }
+                if let Some(t) = f(&rest[ws as usize..we as usize]) {
+                    return Some(t);
+                }
+            }
+            left -= 1;
+            if left == 0 {
+                return None;
             }
         }
-        pos = e;
     }
-    None
 }
 
 /// [`first_word`], one byte at a time: the reference the tests hold the fast way to.
@@ -113,19 +128,12 @@ fn trim_punct(t: &[u8]) -> &[u8] {
     &t[start..end]
 }
 
-/// Bits `from..to` of a mask (`from <= to <= 64`).
-#[inline]
-fn bits(from: u32, to: u32) -> u64 {
-    let below = |k: u32| if k >= 64 { !0 } else { (1u64 << k) - 1 };
-    below(to) & !below(from)
-}
-
 /// One bit per byte of the window for each class.
 #[derive(Debug, Default, PartialEq)]
 struct Classes {
-    sep: u64,
-    alnum: u64,
-    kv: u64,
+    sep: u32,
+    alnum: u32,
+    kv: u32,
 }
 
 /// Classifies the window one byte at a time (hosts without WebAssembly SIMD, and tests).
@@ -136,9 +144,9 @@ struct Classes {
 fn classify_scalar(w: &[u8; WINDOW]) -> Classes {
     let mut c = Classes::default();
     for (i, &b) in w.iter().enumerate() {
-        c.sep |= u64::from(is_separator(b)) << i;
-        c.alnum |= u64::from(b.is_ascii_alphanumeric()) << i;
-        c.kv |= u64::from(b == b'=' || b == b':') << i;
+        c.sep |= u32::from(is_separator(b)) << i;
+        c.alnum |= u32::from(b.is_ascii_alphanumeric()) << i;
+        c.kv |= u32::from(b == b'=' || b == b':') << i;
     }
     c
 }
@@ -168,9 +176,9 @@ fn classify(w: &[u8; WINDOW]) -> Classes {
         let digit = u8x16_lt(u8x16_sub(v, splat(b'0')), splat(10));
         let kv = v128_or(u8x16_eq(v, splat(b'=')), u8x16_eq(v, splat(b':')));
         let shift = 16 * k as u32;
-        c.sep |= u64::from(u8x16_bitmask(sep)) << shift;
-        c.alnum |= u64::from(u8x16_bitmask(v128_or(alpha, digit))) << shift;
-        c.kv |= u64::from(u8x16_bitmask(kv)) << shift;
+        c.sep |= u32::from(u8x16_bitmask(sep)) << shift;
+        c.alnum |= u32::from(u8x16_bitmask(v128_or(alpha, digit))) << shift;
+        c.kv |= u32::from(u8x16_bitmask(kv)) << shift;
     }
     c
 }
@@ -244,9 +252,18 @@ mod tests {
             "é ü DEBUG ñ".into(),
             "\u{a0}DEBUG\u{a0} x".into(),
         ];
-        // Every length around the window edge, with separators in many places.
-        for len in 55..75 {
-            for sep_at in [0, 1, 5, 30, 62, 63, 64, 65] {
+        // Tokens of every length up to past two windows, and separator runs, so that
+        // tokens start, end and run on across window edges.
+        for k in 1..70 {
+            let t = "k".repeat(k);
+            cases.push(format!("{t} [{t}] level={t} x"));
+            cases.push(format!("{t},{t} DEBUG x"));
+            cases.push(format!("{} {t}=DEBUG", " ".repeat(k)));
+            cases.push(format!("{t}{}INFO", ",".repeat(k)));
+        }
+        // Every length over a few windows, with separators around their edges.
+        for len in 0..140 {
+            for sep_at in [0, 1, 5, 30, 31, 32, 33, 62, 63, 64, 65, 95, 96, 97] {
                 let mut s: Vec<u8> = (0..len).map(|i| b"ab=:[ ,"[i % 7]).collect();
                 if sep_at < len {
                     s[sep_at] = b' ';
@@ -267,8 +284,5 @@ mod tests {
         assert_eq!(c.alnum, 0b111);
         assert_eq!(c.sep, 1 << 3 | 1 << 4 | 1 << 5 | 1 << 9 | 1 << 11);
         assert_eq!(c.kv, 0b1100_0000);
-        assert_eq!(bits(0, 64), !0);
-        assert_eq!(bits(3, 5), 0b11000);
-        assert_eq!(bits(64, 64), 0);
     }
 }
