@@ -60,6 +60,8 @@ pub enum CheckpointError {
 struct State {
     marks: BTreeMap<String, Mark>,
     dirty: bool,
+    /// When the oldest acknowledged change not yet on disk was made.
+    dirty_since: Option<std::time::Instant>,
 }
 
 /// The acknowledged positions of one source, and the file they are persisted to.
@@ -95,6 +97,7 @@ impl Ledger {
             state: Mutex::new(State {
                 marks,
                 dirty: false,
+                dirty_since: None,
             }),
         })
     }
@@ -118,7 +121,18 @@ impl Ledger {
             mark.updated = now;
             state.marks.insert(key.clone(), mark);
         }
-        state.dirty |= !marks.is_empty();
+        if !marks.is_empty() {
+            state.dirty = true;
+            state.dirty_since.get_or_insert_with(std::time::Instant::now);
+        }
+    }
+
+    /// How long acknowledged progress has waited to be written (zero when the file is up to
+    /// date): what a crash now would make the sources read again, in time.
+    pub fn lag(&self) -> Duration {
+        self.lock()
+            .dirty_since
+            .map_or(Duration::ZERO, |t| t.elapsed())
     }
 
     /// Forgets streams not committed for `age` for which `keep` is false (files long gone).
@@ -132,19 +146,24 @@ impl Ledger {
 
     /// Writes the ledger if it changed since the last write; atomic against crashes.
     pub fn flush(&self) -> Result<(), CheckpointError> {
-        let disk = {
+        let (disk, since) = {
             let mut state = self.lock();
             if !state.dirty {
                 return Ok(());
             }
             state.dirty = false;
-            OnDisk {
+            let disk = OnDisk {
                 version: 1,
                 streams: state.marks.clone(),
-            }
+            };
+            (disk, state.dirty_since.take())
         };
         let bytes = serde_json::to_vec_pretty(&disk).expect("marks always serialize");
-        write_atomic(&self.path, &bytes).inspect_err(|_| self.lock().dirty = true)
+        write_atomic(&self.path, &bytes).inspect_err(|_| {
+            let mut state = self.lock();
+            state.dirty = true;
+            state.dirty_since = state.dirty_since.min(since).or(since);
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod registry;
+pub mod status;
 pub mod supervisor;
 pub mod wasm;
 

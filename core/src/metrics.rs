@@ -1,7 +1,8 @@
 //! Counters per pipeline component: what went in, out, was split, replaced or retried.
-//! Lock-free, updated once per batch; read for logs now and for `/metrics` later.
+//! Lock-free, updated once per batch; read for the logs and by the admin API (`/metrics`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Counters of one component (a source or a sink).
 #[derive(Debug, Default)]
@@ -34,6 +35,53 @@ pub struct Counters {
     pub traps: AtomicU64,
     /// Nanoseconds spent in plugin calls.
     pub call_ns: AtomicU64,
+    /// Message bytes a filter dropped.
+    pub bytes_dropped: AtomicU64,
+    /// Time from a batch's cut at its source to its delivery (sinks).
+    pub latency: Histogram,
+}
+
+/// Upper bounds of the [`Histogram`] buckets, in seconds: 1 ms to 10 s (batches linger a few
+/// milliseconds; seconds mean a sink is struggling).
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// A lock-free histogram of durations over [`LATENCY_BUCKETS`], observed once per batch.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative); the last one is above every bound.
+    counts: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    /// Sum of the observations, in nanoseconds.
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one duration.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bound of [`LATENCY_BUCKETS`] (`le`), the total count, and the
+    /// sum in seconds: what the Prometheus format wants.
+    pub fn cumulative(&self) -> (Vec<(f64, u64)>, u64, f64) {
+        let mut acc = 0;
+        let mut buckets = Vec::with_capacity(LATENCY_BUCKETS.len());
+        for (i, &bound) in LATENCY_BUCKETS.iter().enumerate() {
+            acc += self.counts[i].load(Ordering::Relaxed);
+            buckets.push((bound, acc));
+        }
+        let total = acc + self.counts[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        (buckets, total, sum)
+    }
 }
 
 /// A plain copy of [`Counters`] at one moment.
@@ -67,6 +115,8 @@ pub struct Snapshot {
     pub traps: u64,
     /// See [`Counters::call_ns`].
     pub call_ns: u64,
+    /// See [`Counters::bytes_dropped`].
+    pub bytes_dropped: u64,
 }
 
 impl Counters {
@@ -100,6 +150,26 @@ impl Counters {
             dead_lettered: r(&self.dead_lettered),
             traps: r(&self.traps),
             call_ns: r(&self.call_ns),
+            bytes_dropped: r(&self.bytes_dropped),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_with_an_overflow_bucket() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(500));
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(60));
+        let (buckets, count, sum) = h.cumulative();
+        assert_eq!(count, 3);
+        assert_eq!(buckets[0], (0.001, 1));
+        assert_eq!(buckets[2], (0.005, 2));
+        assert_eq!(buckets.last().unwrap(), &(10.0, 2));
+        assert!((sum - 60.0035).abs() < 1e-6);
     }
 }

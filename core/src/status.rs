@@ -1,0 +1,176 @@
+//! What the admin API shows: each pipeline's state and counters, and the outcome of the last
+//! reload. The daemon writes it (at start, on reload, on a plugin swap); the API reads it.
+//! Counters are shared `Arc`s read at scrape time, so the hot path never touches this lock.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::SystemTime;
+
+use crate::checkpoint::Ledger;
+use crate::metrics::Counters;
+
+/// The daemon's shared status: one per process.
+#[derive(Debug)]
+pub struct Status {
+    inner: RwLock<State>,
+    /// When the daemon started.
+    pub started_at: SystemTime,
+    /// Reloads applied (a new config took effect).
+    pub reloads_applied: AtomicU64,
+    /// Reloads refused (the new config was invalid; the running one stayed).
+    pub reloads_refused: AtomicU64,
+    /// Plugin files swapped in while running.
+    pub swaps_applied: AtomicU64,
+    /// Plugin files that changed but failed to compile or `init` (the old one kept running).
+    pub swaps_failed: AtomicU64,
+}
+
+/// Everything behind the lock.
+#[derive(Debug, Default)]
+pub struct State {
+    /// The config file (none for the embedded config).
+    pub config_path: Option<PathBuf>,
+    /// The last reload attempt, if any.
+    pub last_reload: Option<ReloadRecord>,
+    /// Every running pipeline, by name.
+    pub pipelines: BTreeMap<String, PipelineStatus>,
+}
+
+/// One reload attempt.
+#[derive(Debug, Clone)]
+pub struct ReloadRecord {
+    /// When it was attempted.
+    pub at: SystemTime,
+    /// What asked for it: `file`, `SIGHUP` or `api`.
+    pub trigger: &'static str,
+    /// What came of it.
+    pub outcome: ReloadOutcome,
+}
+
+/// The result of a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// The new config runs; pipelines by what happened to them.
+    Applied(Changes),
+    /// The new config was invalid (the message names file, line, column and field); the
+    /// running config stays.
+    Refused(String),
+}
+
+/// Pipeline names by what a reload did to them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Started.
+    pub added: Vec<String>,
+    /// Drained, stopped and started again from their checkpoints.
+    pub changed: Vec<String>,
+    /// Drained and stopped (their checkpoints are kept).
+    pub removed: Vec<String>,
+    /// Not touched.
+    pub unchanged: Vec<String>,
+}
+
+/// A pipeline's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineState {
+    /// Running.
+    Running,
+    /// Draining before a stop (removed or changed by a reload, or shutting down).
+    Stopping,
+}
+
+impl PipelineState {
+    /// The state's name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PipelineState::Running => "running",
+            PipelineState::Stopping => "stopping",
+        }
+    }
+}
+
+/// One pipeline as the API shows it.
+#[derive(Debug, Clone)]
+pub struct PipelineStatus {
+    /// Running or stopping.
+    pub state: PipelineState,
+    /// When this incarnation started (a changed pipeline gets a new one).
+    pub started_at: SystemTime,
+    /// The last reload or plugin swap that touched this pipeline, if any.
+    pub last_reload: Option<SystemTime>,
+    /// The last error reported for it (a failed plugin swap, a component that keeps failing).
+    pub last_error: Option<String>,
+    /// Its components in order: sources, filters, sinks.
+    pub components: Vec<ComponentStatus>,
+    /// Its sources' checkpoint ledgers (for the checkpoint lag).
+    pub ledgers: Vec<Arc<Ledger>>,
+}
+
+/// One component of a pipeline.
+#[derive(Debug, Clone)]
+pub struct ComponentStatus {
+    /// Its id in the pipeline: `sources[0]`, `filters[1]`, `sinks[0]`.
+    pub id: String,
+    /// Its type (`file`, `stdout`, ...) or, for a filter, the plugin's name.
+    pub kind: String,
+    /// Its live counters.
+    pub counters: Arc<Counters>,
+}
+
+impl ComponentStatus {
+    /// `source`, `filter` or `sink`, from the id.
+    pub fn role(&self) -> &'static str {
+        if self.id.starts_with("sources") {
+            "source"
+        } else if self.id.starts_with("filters") {
+            "filter"
+        } else {
+            "sink"
+        }
+    }
+}
+
+impl PipelineStatus {
+    /// Restarts of all its components since this incarnation started.
+    pub fn restarts(&self) -> u64 {
+        self.components
+            .iter()
+            .map(|c| c.counters.restarts.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+impl Status {
+    /// A status with no pipelines yet.
+    pub fn new(config_path: Option<PathBuf>) -> Arc<Status> {
+        Arc::new(Status {
+            inner: RwLock::new(State {
+                config_path,
+                ..State::default()
+            }),
+            started_at: SystemTime::now(),
+            reloads_applied: AtomicU64::new(0),
+            reloads_refused: AtomicU64::new(0),
+            swaps_applied: AtomicU64::new(0),
+            swaps_failed: AtomicU64::new(0),
+        })
+    }
+
+    /// Reads the state (the API, once per request).
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        // Writers only replace whole values, so a panicked writer leaves a usable state.
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Changes the state (the daemon, on start, reload and swap).
+    pub fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one event of `counter` (`reloads_applied`, ...).
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
