@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{
-    BatchConfig, CheckpointConfig, ComponentConfig, ConfigError, ConfigErrors, Loaded,
+    ApiConfig, BatchConfig, CheckpointConfig, ComponentConfig, ConfigError, ConfigErrors, Loaded,
+    PipelineConfig,
 };
 use crate::plugin::{Options, OptionsError, Sink, Source};
 use crate::wasm::filter::Instance;
@@ -59,6 +60,16 @@ pub struct PipelinePlan {
     pub sinks: Vec<Component<dyn Sink>>,
     /// Batch cutting.
     pub batch: BatchConfig,
+    /// The pipeline as written (with `${VAR}` expanded): with the plugins' content hashes,
+    /// its identity across reloads.
+    pub definition: PipelineConfig,
+}
+
+impl PipelinePlan {
+    /// Content hashes of its filter plugins, in order.
+    pub fn plugin_hashes(&self) -> Vec<u64> {
+        self.filters.iter().map(|f| f.filter.hash).collect()
+    }
 }
 
 /// Everything `run` needs, produced only from a fully valid config.
@@ -69,6 +80,10 @@ pub struct Plan {
     pub checkpoint: CheckpointConfig,
     /// Drain budget at SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    /// Where compiled plugins are cached.
+    pub cache_dir: PathBuf,
+    /// The admin API, if configured.
+    pub api: Option<ApiConfig>,
     /// Pipelines by name order.
     pub pipelines: Vec<PipelinePlan>,
 }
@@ -97,6 +112,11 @@ impl Registry {
         } else {
             loaded.base_dir.join(&c.data_dir)
         };
+        let cache = match &c.cache_dir {
+            Some(dir) if dir.is_absolute() => dir.clone(),
+            Some(dir) => loaded.base_dir.join(dir),
+            None => data_dir.join("cache"),
+        };
         let mut errors = Vec::new();
         let mut pipelines = Vec::new();
         for (name, p) in &loaded.config.pipelines {
@@ -108,11 +128,6 @@ impl Registry {
                 &self.sources,
                 &mut errors,
             );
-            let cache = match &c.cache_dir {
-                Some(dir) if dir.is_absolute() => dir.clone(),
-                Some(dir) => loaded.base_dir.join(dir),
-                None => data_dir.join("cache"),
-            };
             let filters = load_filters(loaded, name, &p.filters, &cache, &mut errors);
             let sinks = build_all(loaded, name, "sinks", &p.sinks, &self.sinks, &mut errors);
             pipelines.push(PipelinePlan {
@@ -122,6 +137,7 @@ impl Registry {
                 on_error: p.on_error,
                 sinks,
                 batch: p.batch,
+                definition: p.clone(),
             });
         }
         if !errors.is_empty() {
@@ -132,6 +148,8 @@ impl Registry {
             data_dir,
             checkpoint: c.checkpoint.clone(),
             shutdown_timeout: c.shutdown_timeout,
+            cache_dir: cache,
+            api: c.api.clone(),
             pipelines,
         })
     }

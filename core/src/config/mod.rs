@@ -15,8 +15,8 @@ pub(crate) use error::field_path as field_path_of;
 pub use error::{ConfigError, ConfigErrors};
 pub use locate::Locator;
 pub use model::{
-    BatchConfig, CheckpointConfig, ComponentConfig, Config, FilterConfig, PipelineConfig,
-    is_valid_name,
+    ApiConfig, BatchConfig, CheckpointConfig, ComponentConfig, Config, FilterConfig,
+    PipelineConfig, is_valid_name,
 };
 
 use std::path::{Path, PathBuf};

@@ -28,8 +28,25 @@ pub struct Config {
         deserialize_with = "units::duration"
     )]
     pub shutdown_timeout: Duration,
+    /// The admin HTTP API (`/health`, `/pipelines`, `/metrics`, `POST /reload`); off when
+    /// absent.
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
     /// Named, independent pipelines.
     pub pipelines: BTreeMap<String, PipelineConfig>,
+}
+
+/// The admin API's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address and port to listen on (loopback by default: the API can reload the config).
+    #[serde(default = "default_api_listen")]
+    pub listen: String,
+}
+
+fn default_api_listen() -> String {
+    "127.0.0.1:9420".to_owned()
 }
 
 /// Checkpoint settings.
@@ -165,6 +182,17 @@ pub(super) fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     }
     if config.checkpoint.interval.is_zero() {
         errors.push(loaded.error_at("checkpoint.interval", "must be more than zero"));
+    }
+    if let Some(api) = &config.api
+        && api.listen.parse::<std::net::SocketAddr>().is_err()
+    {
+        errors.push(loaded.error_at(
+            "api.listen",
+            format!(
+                "`{}` is not an address and port such as 127.0.0.1:9420",
+                api.listen
+            ),
+        ));
     }
     for (name, p) in &config.pipelines {
         let at = format!("pipelines.{name}");
