@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod ack;
+pub mod api;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
@@ -17,8 +18,10 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod registry;
+pub mod reload;
 pub mod status;
 pub mod supervisor;
 pub mod wasm;
+pub mod watch;
 
 pub use batch::{AttrValue, Batch, BatchBuilder, EventRef};

@@ -1,0 +1,412 @@
+//! The document `GET /pipelines` answers: the daemon's config, reload history and every
+//! pipeline with its state, last error, checkpoint lag and per-component counters.
+//!
+//! Built from one read of [`Status`] per request; the counters are read from their atomics
+//! here, so the hot path pays nothing for the API.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::metrics::Snapshot;
+use crate::status::{
+    Changes, ComponentStatus, PipelineStatus, ReloadOutcome, ReloadRecord, State, Status,
+};
+
+/// The whole `GET /pipelines` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelinesDoc {
+    /// The config file, or `null` for the embedded config.
+    pub config: Option<String>,
+    /// When the daemon started (RFC 3339).
+    pub started_at: String,
+    /// Reloads applied and refused since the start.
+    pub reloads: ReloadCounts,
+    /// Plugin files swapped in, and swaps that failed, since the start.
+    pub plugin_swaps: SwapCounts,
+    /// The last reload attempt, if any.
+    pub last_reload: Option<LastReload>,
+    /// Every pipeline, by name.
+    pub pipelines: BTreeMap<String, PipelineDoc>,
+}
+
+/// Reload attempts by outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReloadCounts {
+    /// A new config took effect.
+    pub applied: u64,
+    /// The new config was invalid; the running one stayed.
+    pub refused: u64,
+}
+
+/// Plugin hot swaps by outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SwapCounts {
+    /// The new plugin runs.
+    pub applied: u64,
+    /// The new plugin failed to compile or `init`; the old one kept running.
+    pub failed: u64,
+}
+
+/// One reload attempt as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastReload {
+    /// When it was attempted (RFC 3339).
+    pub at: String,
+    /// What asked for it: `file`, `SIGHUP` or `api`.
+    pub trigger: &'static str,
+    /// Whether the new config took effect.
+    pub ok: bool,
+    /// Why it was refused (`null` when applied).
+    pub error: Option<String>,
+    /// Pipelines started (empty when refused).
+    pub added: Vec<String>,
+    /// Pipelines restarted with a new definition.
+    pub changed: Vec<String>,
+    /// Pipelines stopped.
+    pub removed: Vec<String>,
+    /// Pipelines not touched.
+    pub unchanged: Vec<String>,
+}
+
+/// One pipeline as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineDoc {
+    /// `running` or `stopping`.
+    pub state: &'static str,
+    /// When this incarnation started (RFC 3339).
+    pub started_at: String,
+    /// The last reload or plugin swap that touched it (RFC 3339), if any.
+    pub last_reload: Option<String>,
+    /// Restarts of all its components.
+    pub restarts: u64,
+    /// The last error reported for it, if any.
+    pub last_error: Option<String>,
+    /// The longest time acknowledged progress of one of its sources has waited to be written.
+    pub checkpoint_lag_seconds: f64,
+    /// Its components in order: sources, filters, sinks.
+    pub components: Vec<ComponentDoc>,
+}
+
+/// One component's counters, mapped to what went in, out and was dropped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentDoc {
+    /// Its id in the pipeline (`sources[0]`, `filters[1]`, `sinks[0]`).
+    pub id: String,
+    /// `source`, `filter` or `sink`.
+    pub role: &'static str,
+    /// Its type (`file`, `stdout`, ...) or, for a filter, the plugin's name.
+    pub kind: String,
+    /// Events received (a source's and a sink's equal what they emit or deliver).
+    pub events_in: u64,
+    /// Events emitted (sources, filters) or delivered (sinks).
+    pub events_out: u64,
+    /// Events a filter dropped (0 for sources and sinks).
+    pub events_dropped: u64,
+    /// Message bytes received.
+    pub bytes_in: u64,
+    /// Message bytes emitted or delivered.
+    pub bytes_out: u64,
+    /// Message bytes a filter dropped.
+    pub bytes_dropped: u64,
+    /// Events written to the dead-letter file.
+    pub dead_lettered: u64,
+    /// Failed attempts (each retried).
+    pub errors: u64,
+    /// Restarts after a panic or an error.
+    pub restarts: u64,
+    /// Plugin calls that trapped or hit a limit.
+    pub traps: u64,
+    /// Time spent in plugin calls, in seconds.
+    pub call_seconds: f64,
+}
+
+impl PipelinesDoc {
+    /// Reads `status` once (holding its lock only while copying) into the document.
+    pub fn read(status: &Status) -> PipelinesDoc {
+        let state = status.read();
+        PipelinesDoc::from_state(status, &state)
+    }
+
+    /// The document from the daemon-wide counters of `status` and the locked `state`.
+    fn from_state(status: &Status, state: &State) -> PipelinesDoc {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        PipelinesDoc {
+            config: state.config_path.as_ref().map(|p| p.display().to_string()),
+            started_at: rfc3339(status.started_at),
+            reloads: ReloadCounts {
+                applied: load(&status.reloads_applied),
+                refused: load(&status.reloads_refused),
+            },
+            plugin_swaps: SwapCounts {
+                applied: load(&status.swaps_applied),
+                failed: load(&status.swaps_failed),
+            },
+            last_reload: state.last_reload.as_ref().map(LastReload::from_record),
+            pipelines: state
+                .pipelines
+                .iter()
+                .map(|(name, p)| (name.clone(), PipelineDoc::from_status(p)))
+                .collect(),
+        }
+    }
+}
+
+impl LastReload {
+    /// The API's view of one reload record.
+    pub fn from_record(record: &ReloadRecord) -> LastReload {
+        let (ok, error, changes) = match &record.outcome {
+            ReloadOutcome::Applied(changes) => (true, None, changes.clone()),
+            ReloadOutcome::Refused(msg) => (false, Some(msg.clone()), Changes::default()),
+        };
+        LastReload {
+            at: rfc3339(record.at),
+            trigger: record.trigger,
+            ok,
+            error,
+            added: changes.added,
+            changed: changes.changed,
+            removed: changes.removed,
+            unchanged: changes.unchanged,
+        }
+    }
+}
+
+impl PipelineDoc {
+    /// The API's view of one pipeline (reads its counters and ledgers now).
+    pub fn from_status(p: &PipelineStatus) -> PipelineDoc {
+        PipelineDoc {
+            state: p.state.as_str(),
+            started_at: rfc3339(p.started_at),
+            last_reload: p.last_reload.map(rfc3339),
+            restarts: p.restarts(),
+            last_error: p.latest_error(),
+            checkpoint_lag_seconds: max_lag(p).as_secs_f64(),
+            components: p.components.iter().map(ComponentDoc::from_status).collect(),
+        }
+    }
+}
+
+impl ComponentDoc {
+    /// Reads one component's counters now and maps them by its role.
+    pub fn from_status(c: &ComponentStatus) -> ComponentDoc {
+        ComponentDoc::new(c, &c.counters.snapshot())
+    }
+
+    /// Maps a snapshot by role: a source's and a sink's `events`/`bytes` are both what went
+    /// in and what came out (they drop nothing); a filter counts its input separately.
+    pub fn new(c: &ComponentStatus, s: &Snapshot) -> ComponentDoc {
+        let role = c.role();
+        let (events_in, bytes_in, events_dropped, bytes_dropped) = match role {
+            "filter" => (s.events_in, s.bytes_in, s.dropped, s.bytes_dropped),
+            _ => (s.events, s.bytes, 0, 0),
+        };
+        ComponentDoc {
+            id: c.id.clone(),
+            role,
+            kind: c.kind.clone(),
+            events_in,
+            events_out: s.events,
+            events_dropped,
+            bytes_in,
+            bytes_out: s.bytes,
+            bytes_dropped,
+            dead_lettered: s.dead_lettered,
+            errors: s.errors,
+            restarts: s.restarts,
+            traps: s.traps,
+            call_seconds: Duration::from_nanos(s.call_ns).as_secs_f64(),
+        }
+    }
+}
+
+/// The longest checkpoint lag over a pipeline's ledgers (zero without any).
+pub fn max_lag(p: &PipelineStatus) -> Duration {
+    p.ledgers
+        .iter()
+        .map(|l| l.lag())
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// `t` as RFC 3339 with milliseconds, in UTC.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::UNIX_EPOCH;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::checkpoint::{Ledger, Mark};
+    use crate::metrics::Counters;
+    use crate::status::{PipelineState, Status};
+
+    /// A component with the given id and kind and fresh counters.
+    fn component(id: &str, kind: &str) -> ComponentStatus {
+        ComponentStatus {
+            id: id.into(),
+            kind: kind.into(),
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// A status with one pipeline `app` (a file source, a `drop_debug` filter, a stdout
+    /// sink) with known counters, a refused reload and one ledger with uncommitted progress.
+    /// The temp dir holds the ledger's (never written) file.
+    pub(crate) fn sample_status() -> (Arc<Status>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Status::new(Some(PathBuf::from("/etc/logcatch/logcatch.yaml")));
+        let set = |c: &std::sync::atomic::AtomicU64, v| c.store(v, Ordering::Relaxed);
+
+        let source = component("sources[0]", "file");
+        set(&source.counters.events, 100);
+        set(&source.counters.bytes, 5000);
+        set(&source.counters.restarts, 2);
+
+        let filter = component("filters[0]", "drop_debug");
+        set(&filter.counters.events_in, 100);
+        set(&filter.counters.bytes_in, 5000);
+        set(&filter.counters.events, 60);
+        set(&filter.counters.bytes, 3000);
+        set(&filter.counters.dropped, 40);
+        set(&filter.counters.bytes_dropped, 2000);
+        set(&filter.counters.traps, 3);
+        set(&filter.counters.dead_lettered, 1);
+        set(&filter.counters.call_ns, 1_500_000_000);
+
+        let sink = component("sinks[0]", "stdout");
+        set(&sink.counters.events, 59);
+        set(&sink.counters.bytes, 2950);
+        set(&sink.counters.errors, 4);
+        sink.counters.latency.observe(Duration::from_micros(500));
+        sink.counters.latency.observe(Duration::from_millis(3));
+        sink.counters.latency.observe(Duration::from_secs(60));
+
+        let ledger = Ledger::open(dir.path().join("source-0.json")).unwrap();
+        let mark = Mark {
+            offset: 10,
+            fingerprint: None,
+            path: None,
+            updated: 0,
+        };
+        ledger.commit(&[("a.log".into(), mark)]);
+
+        let mut state = status.write();
+        state.pipelines.insert(
+            "app".into(),
+            PipelineStatus {
+                state: PipelineState::Running,
+                started_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+                last_reload: None,
+                last_error: Some("filters[0]: plugin swap failed: boom".into()),
+                components: vec![source, filter, sink],
+                ledgers: vec![Arc::new(ledger)],
+            },
+        );
+        state.last_reload = Some(ReloadRecord {
+            at: UNIX_EPOCH + Duration::from_secs(1_700_000_100),
+            trigger: "SIGHUP",
+            outcome: ReloadOutcome::Refused("logcatch.yaml:3:5: pipelines.app: bad".into()),
+        });
+        drop(state);
+        Status::count(&status.reloads_refused);
+        Status::count(&status.swaps_failed);
+        (status, dir)
+    }
+
+    #[test]
+    fn document_maps_every_field() {
+        let (status, _dir) = sample_status();
+        let doc = serde_json::to_value(PipelinesDoc::read(&status)).unwrap();
+
+        assert_eq!(doc["config"], "/etc/logcatch/logcatch.yaml");
+        assert!(doc["started_at"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(doc["reloads"], json!({"applied": 0, "refused": 1}));
+        assert_eq!(doc["plugin_swaps"], json!({"applied": 0, "failed": 1}));
+        assert_eq!(
+            doc["last_reload"],
+            json!({
+                "at": "2023-11-14T22:15:00.000Z", "trigger": "SIGHUP", "ok": false,
+                "error": "logcatch.yaml:3:5: pipelines.app: bad",
+                "added": [], "changed": [], "removed": [], "unchanged": []
+            })
+        );
+
+        let app = &doc["pipelines"]["app"];
+        assert_eq!(app["state"], "running");
+        assert_eq!(app["started_at"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(app["last_reload"], Value::Null);
+        assert_eq!(app["restarts"], 2);
+        assert_eq!(app["last_error"], "filters[0]: plugin swap failed: boom");
+        assert!(app["checkpoint_lag_seconds"].as_f64().unwrap() >= 0.0);
+
+        let components = app["components"].as_array().unwrap();
+        assert_eq!(components.len(), 3);
+        assert_eq!(
+            components[0],
+            json!({
+                "id": "sources[0]", "role": "source", "kind": "file",
+                "events_in": 100, "events_out": 100, "events_dropped": 0,
+                "bytes_in": 5000, "bytes_out": 5000, "bytes_dropped": 0,
+                "dead_lettered": 0, "errors": 0, "restarts": 2, "traps": 0, "call_seconds": 0.0
+            })
+        );
+        assert_eq!(
+            components[1],
+            json!({
+                "id": "filters[0]", "role": "filter", "kind": "drop_debug",
+                "events_in": 100, "events_out": 60, "events_dropped": 40,
+                "bytes_in": 5000, "bytes_out": 3000, "bytes_dropped": 2000,
+                "dead_lettered": 1, "errors": 0, "restarts": 0, "traps": 3, "call_seconds": 1.5
+            })
+        );
+        assert_eq!(
+            components[2],
+            json!({
+                "id": "sinks[0]", "role": "sink", "kind": "stdout",
+                "events_in": 59, "events_out": 59, "events_dropped": 0,
+                "bytes_in": 2950, "bytes_out": 2950, "bytes_dropped": 0,
+                "dead_lettered": 0, "errors": 4, "restarts": 0, "traps": 0, "call_seconds": 0.0
+            })
+        );
+    }
+
+    #[test]
+    fn applied_reload_lists_changes_and_no_error() {
+        let record = ReloadRecord {
+            at: UNIX_EPOCH,
+            trigger: "api",
+            outcome: ReloadOutcome::Applied(Changes {
+                added: vec!["new".into()],
+                changed: vec!["app".into()],
+                removed: vec![],
+                unchanged: vec!["other".into()],
+            }),
+        };
+        let v = serde_json::to_value(LastReload::from_record(&record)).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "at": "1970-01-01T00:00:00.000Z", "trigger": "api", "ok": true, "error": null,
+                "added": ["new"], "changed": ["app"], "removed": [], "unchanged": ["other"]
+            })
+        );
+    }
+
+    #[test]
+    fn empty_status_has_null_config_and_reload() {
+        let status = Status::new(None);
+        let v = serde_json::to_value(PipelinesDoc::read(&status)).unwrap();
+        assert_eq!(v["config"], Value::Null);
+        assert_eq!(v["last_reload"], Value::Null);
+        assert_eq!(v["pipelines"], json!({}));
+    }
+}
