@@ -73,6 +73,11 @@ fn main() -> ExitCode {
             (ConfigSource::Filter { wasm, config }, false, false)
         }
     };
+    let config_path = match &source {
+        // Absolute, so the API and the logs name it unambiguously.
+        ConfigSource::File(p) => Some(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        _ => None,
+    };
     let plan = match load(source) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -94,7 +99,16 @@ fn main() -> ExitCode {
             }
         };
     }
-    match run(plan, RunOptions { once }) {
+    // A reload reads the same file again and plans it with the same plugins.
+    let loader = config_path.clone().map(|path| -> daemon::Loader {
+        std::sync::Arc::new(move || load(ConfigSource::File(path.clone())))
+    });
+    let opts = RunOptions {
+        once,
+        config_path,
+        loader,
+    };
+    match run(plan, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -48,6 +48,8 @@ pub struct Batch {
     cols: Columns,
     /// What this batch covers in its sources; acknowledged once every sink has it.
     pub ack: Ack,
+    /// When the batch was started (its first line read): delivery latency counts from here.
+    pub created: std::time::Instant,
 }
 
 impl Default for Batch {
@@ -55,6 +57,7 @@ impl Default for Batch {
         Batch {
             cols: empty_columns(),
             ack: Ack::none(),
+            created: std::time::Instant::now(),
         }
     }
 }
@@ -404,7 +407,11 @@ impl Batch {
                 k => return bad(format!("attribute {a}: unknown kind {k}")),
             }
         }
-        Ok(Batch { cols, ack })
+        Ok(Batch {
+            cols,
+            ack,
+            created: std::time::Instant::now(),
+        })
     }
 
     /// A new batch (without ack) holding the events at `indices`, in that order.

@@ -1,22 +1,52 @@
-//! Runs a plan: starts every pipeline, and on SIGTERM/SIGINT stops the sources, lets the
-//! in-flight batches drain to the sinks (bounded by `shutdown_timeout`) and writes the
-//! checkpoints. A second signal stops at once, after writing what was acknowledged.
+//! Runs the pipelines of a config and keeps them in step with it.
+//!
+//! At start every pipeline is started. Then the daemon waits for:
+//! - a reload (the config file changed on disk, SIGHUP, or `POST /reload`): the new config is
+//!   loaded and fully validated (plugins compiled) before anything changes; if it is invalid
+//!   nothing changes and the error is reported. Otherwise pipelines are diffed by name
+//!   ([`crate::reload`]): removed ones are drained and stopped, changed ones drained, stopped
+//!   and started again from their checkpoints, added ones started, and unchanged ones are not
+//!   touched at all;
+//! - a plugin file that changed: it is compiled and started off the hot path and handed to
+//!   the pipelines that use it, which swap it in at their next batch boundary; a file that
+//!   fails leaves the old plugin running;
+//! - SIGTERM/SIGINT: sources stop, in-flight batches drain to the sinks (bounded by
+//!   `shutdown_timeout`), checkpoints are written. A second signal stops at once, after
+//!   writing what was acknowledged.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use futures::future::join_all;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{mpsc, watch as state_watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::{self, ApiError, ReloadRequest};
 use crate::checkpoint::{CheckpointError, Ledger};
-use crate::pipeline::{self, RunEnv};
-use crate::registry::Plan;
+use crate::config::ConfigErrors;
+use crate::pipeline::{self, RunEnv, RunningPipeline};
+use crate::registry::{PipelinePlan, Plan};
+use crate::reload::{self, Identity};
+use crate::status::{Changes, PipelineState, PipelineStatus, ReloadOutcome, ReloadRecord, Status};
+use crate::wasm::WasmFilter;
+use crate::wasm::chain::Swap;
+use crate::watch::{Watcher, resolved};
+
+/// Loads and plans the config again, for a reload.
+pub type Loader = Arc<dyn Fn() -> Result<Plan, ConfigErrors> + Send + Sync>;
 
 /// How `run` behaves.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
-    /// Read every source to its current end, deliver, checkpoint and return.
+    /// Read every source to its current end, deliver, checkpoint and return (no reloads).
     pub once: bool,
+    /// The config file: watched, and named in the API (none for the embedded config).
+    pub config_path: Option<PathBuf>,
+    /// How to load the config again; without it, reloads are refused.
+    pub loader: Option<Loader>,
 }
 
 /// Why the daemon could not start.
@@ -36,11 +66,25 @@ pub enum RunError {
     /// Signal handlers cannot be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The admin API cannot listen.
+    #[error(transparent)]
+    Api(#[from] ApiError),
 }
+
+/// How long file events are collected before acting on them: editors write a file in
+/// several steps, and a copied plugin arrives in many writes.
+const DEBOUNCE: Duration = Duration::from_millis(200);
 
 struct Signals {
     term: Signal,
     int: Signal,
+    hup: Signal,
+}
+
+/// What a signal asks for.
+enum SignalAsk {
+    Stop(&'static str),
+    Reload,
 }
 
 impl Signals {
@@ -48,13 +92,24 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate()).map_err(RunError::Signals)?,
             int: signal(SignalKind::interrupt()).map_err(RunError::Signals)?,
+            hup: signal(SignalKind::hangup()).map_err(RunError::Signals)?,
         })
     }
 
-    async fn next(&mut self) -> &'static str {
+    async fn next(&mut self) -> SignalAsk {
         tokio::select! {
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => SignalAsk::Stop("SIGTERM"),
+            _ = self.int.recv() => SignalAsk::Stop("SIGINT"),
+            _ = self.hup.recv() => SignalAsk::Reload,
+        }
+    }
+
+    /// The next stop signal (SIGHUP is ignored while stopping).
+    async fn next_stop(&mut self) -> &'static str {
+        loop {
+            if let SignalAsk::Stop(name) = self.next().await {
+                return name;
+            }
         }
     }
 }
@@ -74,55 +129,447 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     Ok(())
 }
 
+/// One running incarnation of a pipeline.
+struct Running {
+    identity: Identity,
+    /// Stops this pipeline only (a child of the daemon's token).
+    stop: CancellationToken,
+    /// Becomes true when its task has ended.
+    done: state_watch::Receiver<bool>,
+    abort: tokio::task::AbortHandle,
+    ledgers: Vec<Arc<Ledger>>,
+    swaps: std::sync::mpsc::Sender<Swap>,
+    /// The plugin of each filter, as last loaded (a swap replaces it).
+    filters: Vec<Arc<WasmFilter>>,
+    /// Distinguishes incarnations of one name in `ended` messages.
+    generation: u64,
+}
+
+/// The daemon's state between events.
+struct Daemon {
+    env: RunEnv,
+    settings: Plan,
+    shutdown_timeout: Duration,
+    status: Arc<Status>,
+    shutdown: CancellationToken,
+    running: BTreeMap<String, Running>,
+    ended_tx: mpsc::UnboundedSender<(String, u64)>,
+    generation: u64,
+}
+
 /// Runs every pipeline of `plan` until they all end (`--once`, finite sources) or a signal
-/// asks to stop.
+/// asks to stop, applying reloads and plugin swaps meanwhile.
 pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
     std::fs::create_dir_all(&plan.data_dir).map_err(|source| RunError::DataDir {
         path: plan.data_dir.clone(),
         source,
     })?;
     let mut signals = Signals::install()?;
-    let env = RunEnv {
-        data_dir: plan.data_dir.clone(),
-        checkpoint: plan.checkpoint.clone(),
-        once: opts.once,
-    };
+    let status = Status::new(opts.config_path.clone());
     let shutdown = CancellationToken::new();
-    let mut running = Vec::new();
-    let mut ledgers: Vec<(String, Vec<Arc<Ledger>>)> = Vec::new();
-    for p in plan.pipelines {
-        let (name, sources, sinks) = (p.name.clone(), p.sources.len(), p.sinks.len());
-        let r = pipeline::start(p, &env, shutdown.clone())?;
-        tracing::info!(pipeline = %name, sources, sinks, "pipeline started");
-        ledgers.push((name, r.ledgers.clone()));
-        running.push(r.join());
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    if let Some(api) = &plan.api {
+        let listener = api::bind(&api.listen).await?;
+        let (status, stop) = (status.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = api::serve(listener, status, reload_tx, stop).await {
+                tracing::error!("admin API stopped: {e}");
+            }
+        });
+    } else {
+        drop(reload_tx);
     }
-    let all = join_all(running);
-    tokio::pin!(all);
-    tokio::select! {
-        _ = &mut all => {
-            tracing::info!("all sources ended; every batch delivered and checkpointed");
-            return Ok(());
-        }
-        sig = signals.next() => {
-            tracing::info!(signal = sig, timeout_ms = plan.shutdown_timeout.as_millis() as u64, "stopping: draining in-flight batches");
-            shutdown.cancel();
+
+    let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
+    let (settings, pipelines) = split(plan);
+    let mut d = Daemon {
+        env: RunEnv {
+            data_dir: settings.data_dir.clone(),
+            checkpoint: settings.checkpoint.clone(),
+            once: opts.once,
+        },
+        shutdown_timeout: settings.shutdown_timeout,
+        settings,
+        status,
+        shutdown,
+        running: BTreeMap::new(),
+        ended_tx,
+        generation: 0,
+    };
+    for p in pipelines {
+        let name = p.name.clone();
+        d.start(p, false)?;
+        tracing::info!(pipeline = %name, "pipeline added");
+    }
+
+    // File watches: the config file, and every plugin of a running pipeline.
+    let config_file = opts.config_path.as_deref().and_then(resolved);
+    let mut watcher = None;
+    let mut watch_rx = None;
+    if !opts.once {
+        match Watcher::new() {
+            Ok((w, rx)) => {
+                watcher = Some(w);
+                watch_rx = Some(rx);
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch files ({e}); reload with SIGHUP or POST /reload")
+            }
         }
     }
-    tokio::select! {
-        _ = &mut all => {
-            tracing::info!("stopped cleanly; checkpoints written");
-            return Ok(());
+    d.rewatch(watcher.as_mut(), config_file.as_deref());
+
+    let mut pending_config = false;
+    let mut pending_plugins: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut deadline: Option<Instant> = None;
+    let first_stop = loop {
+        tokio::select! {
+            ask = signals.next() => match ask {
+                SignalAsk::Stop(name) => break name,
+                SignalAsk::Reload => {
+                    d.reload("SIGHUP", opts.loader.as_ref()).await;
+                    d.rewatch(watcher.as_mut(), config_file.as_deref());
+                }
+            },
+            Some(req) = reload_rx.recv() => {
+                let outcome = d.reload("api", opts.loader.as_ref()).await;
+                d.rewatch(watcher.as_mut(), config_file.as_deref());
+                let _ = req.reply.send(outcome);
+            }
+            Some(path) = recv_opt(&mut watch_rx) => {
+                if Some(&path) == config_file.as_ref() {
+                    pending_config = true;
+                } else if d.uses_plugin(&path) {
+                    pending_plugins.insert(path);
+                } else {
+                    continue;
+                }
+                deadline = Some(Instant::now() + DEBOUNCE);
+            }
+            _ = sleep_until_opt(deadline) => {
+                deadline = None;
+                if std::mem::take(&mut pending_config) {
+                    d.reload("file", opts.loader.as_ref()).await;
+                    d.rewatch(watcher.as_mut(), config_file.as_deref());
+                }
+                for path in std::mem::take(&mut pending_plugins) {
+                    d.swap_plugin(&path).await;
+                }
+            }
+            Some((name, generation)) = ended_rx.recv() => {
+                if d.running.get(&name).is_some_and(|r| r.generation == generation) {
+                    d.running.remove(&name);
+                    d.status.write().pipelines.remove(&name);
+                    tracing::info!(pipeline = %name, "pipeline ended: its sources are done and every batch is delivered");
+                }
+                if d.running.is_empty() {
+                    tracing::info!("all sources ended; every batch delivered and checkpointed");
+                    d.shutdown.cancel();
+                    return Ok(());
+                }
+            }
         }
-        _ = tokio::time::sleep(plan.shutdown_timeout) => {
-            tracing::warn!("drain timed out; undelivered batches will be read again at the next start");
-        }
-        sig = signals.next() => {
-            tracing::warn!(signal = sig, "second signal: stopping now; undelivered batches will be read again at the next start");
-        }
-    }
-    for (name, l) in &ledgers {
-        pipeline::flush_all(name, l);
-    }
+    };
+    d.stop_all(first_stop, &mut signals).await;
     Ok(())
+}
+
+/// Receives from an optional channel; pending forever without one.
+async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `deadline`; pending forever without one.
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The plan's settings (with no pipelines) and its pipelines.
+fn split(mut plan: Plan) -> (Plan, Vec<PipelinePlan>) {
+    let pipelines = std::mem::take(&mut plan.pipelines);
+    (plan, pipelines)
+}
+
+impl Daemon {
+    /// Starts one pipeline (`by_reload`: a reload added or changed it).
+    fn start(&mut self, p: PipelinePlan, by_reload: bool) -> Result<(), CheckpointError> {
+        let name = p.name.clone();
+        let identity = Identity {
+            definition: p.definition.clone(),
+            plugins: p.plugin_hashes(),
+        };
+        let filters = p.filters.iter().map(|f| f.filter.clone()).collect();
+        let (sources, sinks) = (p.sources.len(), p.sinks.len());
+        let stop = self.shutdown.child_token();
+        let RunningPipeline {
+            ledgers,
+            components,
+            swaps,
+            task,
+            ..
+        } = pipeline::start(p, &self.env, stop.clone())?;
+        self.generation += 1;
+        let generation = self.generation;
+        let (done_tx, done) = state_watch::channel(false);
+        let abort = task.abort_handle();
+        let (ended, task_name) = (self.ended_tx.clone(), name.clone());
+        tokio::spawn(async move {
+            if let Err(e) = task.await
+                && !e.is_cancelled()
+            {
+                tracing::error!(pipeline = %task_name, "pipeline task ended abnormally: {e}");
+            }
+            let _ = done_tx.send(true);
+            let _ = ended.send((task_name, generation));
+        });
+        let now = SystemTime::now();
+        self.status.write().pipelines.insert(
+            name.clone(),
+            PipelineStatus {
+                state: PipelineState::Running,
+                started_at: now,
+                last_reload: by_reload.then_some(now),
+                last_error: None,
+                components,
+                ledgers: ledgers.clone(),
+            },
+        );
+        tracing::debug!(pipeline = %name, sources, sinks, "pipeline started");
+        self.running.insert(
+            name,
+            Running {
+                identity,
+                stop,
+                done,
+                abort,
+                ledgers,
+                swaps,
+                filters,
+                generation,
+            },
+        );
+        Ok(())
+    }
+
+    /// Drains and stops one pipeline: its sources stop, in-flight batches reach the sinks
+    /// (bounded by `shutdown_timeout`), its checkpoints are written. They stay on disk.
+    async fn stop(&mut self, name: &str) {
+        let Some(mut r) = self.running.remove(name) else {
+            return;
+        };
+        if let Some(p) = self.status.write().pipelines.get_mut(name) {
+            p.state = PipelineState::Stopping;
+        }
+        r.stop.cancel();
+        let drained = tokio::time::timeout(self.shutdown_timeout, r.done.wait_for(|d| *d)).await;
+        if drained.is_err() {
+            tracing::warn!(
+                pipeline = name,
+                timeout_ms = self.shutdown_timeout.as_millis() as u64,
+                "drain timed out; undelivered batches will be read again when it starts"
+            );
+            r.abort.abort();
+        }
+        pipeline::flush_all(name, &r.ledgers);
+        self.status.write().pipelines.remove(name);
+    }
+
+    /// Loads the config again and applies it; the outcome is logged, recorded for the API
+    /// and returned.
+    async fn reload(&mut self, trigger: &'static str, loader: Option<&Loader>) -> ReloadOutcome {
+        let outcome = match loader {
+            None => ReloadOutcome::Refused(
+                "this logcatch runs the embedded config: there is no file to reload; start it with -c FILE".into(),
+            ),
+            Some(load) => {
+                let load = load.clone();
+                // Compiling plugins and reading checkpoints is blocking work: off the reactor.
+                let checked = tokio::task::spawn_blocking(move || {
+                    let plan = load().map_err(|e| e.to_string())?;
+                    preflight(&plan).map_err(|e| e.to_string())?;
+                    Ok::<_, String>(plan)
+                });
+                match checked.await {
+                    Ok(Ok(plan)) => match reload::fixed_settings_changed(&self.settings, &plan) {
+                        Some(why) => ReloadOutcome::Refused(why),
+                        None => ReloadOutcome::Applied(self.apply(plan).await),
+                    },
+                    Ok(Err(why)) => ReloadOutcome::Refused(why),
+                    Err(e) => ReloadOutcome::Refused(format!("loading the config panicked: {e}")),
+                }
+            }
+        };
+        match &outcome {
+            ReloadOutcome::Applied(_) => Status::count(&self.status.reloads_applied),
+            ReloadOutcome::Refused(why) => {
+                Status::count(&self.status.reloads_refused);
+                tracing::error!(trigger, "reload refused; the running config stays:\n{why}");
+            }
+        }
+        self.status.write().last_reload = Some(ReloadRecord {
+            at: SystemTime::now(),
+            trigger,
+            outcome: outcome.clone(),
+        });
+        outcome
+    }
+
+    /// Applies a valid new plan: stops what went, restarts what changed, starts what is new.
+    async fn apply(&mut self, plan: Plan) -> Changes {
+        let next = reload::identities(&plan);
+        let running: BTreeMap<String, Identity> = self
+            .running
+            .iter()
+            .map(|(n, r)| (n.clone(), r.identity.clone()))
+            .collect();
+        let changes = reload::diff(&running, &next);
+        let (settings, pipelines) = split(plan);
+        self.shutdown_timeout = settings.shutdown_timeout;
+        self.settings.cache_dir = settings.cache_dir;
+        self.settings.shutdown_timeout = settings.shutdown_timeout;
+        for name in changes.removed.iter().chain(&changes.changed) {
+            self.stop(name).await;
+        }
+        for p in pipelines {
+            if changes.unchanged.contains(&p.name) {
+                continue;
+            }
+            let name = p.name.clone();
+            if let Err(e) = self.start(p, true) {
+                tracing::error!(pipeline = %name, "cannot start: {e}");
+            }
+        }
+        for (what, names) in [
+            ("pipeline added", &changes.added),
+            ("pipeline changed", &changes.changed),
+            ("pipeline removed", &changes.removed),
+            ("pipeline unchanged", &changes.unchanged),
+        ] {
+            for name in names {
+                tracing::info!(pipeline = %name, "{what}");
+            }
+        }
+        changes
+    }
+
+    /// Whether a running pipeline uses the plugin file `path` (resolved).
+    fn uses_plugin(&self, path: &Path) -> bool {
+        self.running
+            .values()
+            .flat_map(|r| &r.filters)
+            .any(|f| resolved(&f.path).as_deref() == Some(path))
+    }
+
+    /// Watches the config file's and the plugins' directories.
+    fn rewatch(&self, watcher: Option<&mut Watcher>, config: Option<&Path>) {
+        let Some(w) = watcher else { return };
+        let plugins: Vec<PathBuf> = self
+            .running
+            .values()
+            .flat_map(|r| r.filters.iter().map(|f| f.path.clone()))
+            .collect();
+        w.watch_dirs_of(
+            config
+                .into_iter()
+                .chain(plugins.iter().map(PathBuf::as_path)),
+        );
+    }
+
+    /// A plugin file changed: loads it again for every filter that uses it (off the hot
+    /// path) and hands each new version to its pipeline; on failure the old one stays.
+    async fn swap_plugin(&mut self, path: &Path) {
+        let users: Vec<(String, usize, Arc<WasmFilter>)> = self
+            .running
+            .iter()
+            .flat_map(|(name, r)| {
+                r.filters
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| resolved(&f.path).as_deref() == Some(path))
+                    .map(move |(i, f)| (name.clone(), i, f.clone()))
+            })
+            .collect();
+        for (name, stage, old) in users {
+            let cache = self.settings.cache_dir.clone();
+            let current = old.clone();
+            let loaded = tokio::task::spawn_blocking(move || {
+                // The same bytes (a touch, or an event for a write that changed nothing).
+                let bytes = std::fs::read(&current.path).ok()?;
+                if xxhash_rust::xxh3::xxh3_64(&bytes) == current.hash {
+                    return None;
+                }
+                Some(current.reload(&cache))
+            })
+            .await;
+            let component = format!("filters[{stage}]");
+            match loaded {
+                Ok(None) => {}
+                Ok(Some(Ok((filter, instance)))) => {
+                    let filter = Arc::new(filter);
+                    let Some(r) = self.running.get_mut(&name) else {
+                        continue;
+                    };
+                    let swap = Swap {
+                        stage,
+                        filter: filter.clone(),
+                        instance,
+                    };
+                    if r.swaps.send(swap).is_err() {
+                        continue; // the pipeline is ending
+                    }
+                    r.filters[stage] = filter.clone();
+                    r.identity.plugins[stage] = filter.hash;
+                    Status::count(&self.status.swaps_applied);
+                    if let Some(p) = self.status.write().pipelines.get_mut(&name) {
+                        p.last_reload = Some(SystemTime::now());
+                    }
+                    tracing::info!(pipeline = %name, component, path = %old.path.display(), cached = filter.cached, "plugin changed on disk; new version compiled, swapping at the next batch");
+                }
+                Ok(Some(Err(e))) => {
+                    Status::count(&self.status.swaps_failed);
+                    let why = format!("plugin swap failed, the running version stays: {e}");
+                    tracing::error!(pipeline = %name, component, "{why}");
+                    if let Some(p) = self.status.write().pipelines.get_mut(&name) {
+                        p.last_error = Some(why);
+                    }
+                }
+                Err(e) => tracing::error!(pipeline = %name, component, "plugin swap panicked: {e}"),
+            }
+        }
+    }
+
+    /// SIGTERM/SIGINT: every pipeline drains at once, bounded by `shutdown_timeout`; a
+    /// second signal stops at once. Checkpoints are written either way.
+    async fn stop_all(mut self, signal: &'static str, signals: &mut Signals) {
+        tracing::info!(
+            signal,
+            timeout_ms = self.shutdown_timeout.as_millis() as u64,
+            "stopping: draining in-flight batches"
+        );
+        self.shutdown.cancel();
+        let mut all_done: Vec<_> = self.running.values().map(|r| r.done.clone()).collect();
+        let wait_all = async {
+            for d in &mut all_done {
+                let _ = d.wait_for(|done| *done).await;
+            }
+        };
+        tokio::select! {
+            _ = wait_all => tracing::info!("stopped cleanly; checkpoints written"),
+            _ = tokio::time::sleep(self.shutdown_timeout) => {
+                tracing::warn!("drain timed out; undelivered batches will be read again at the next start");
+            }
+            sig = signals.next_stop() => {
+                tracing::warn!(signal = sig, "second signal: stopping now; undelivered batches will be read again at the next start");
+            }
+        }
+        for (name, r) in std::mem::take(&mut self.running) {
+            pipeline::flush_all(&name, &r.ledgers);
+        }
+    }
 }

@@ -39,6 +39,8 @@ pub struct Counters {
     pub bytes_dropped: AtomicU64,
     /// Time from a batch's cut at its source to its delivery (sinks).
     pub latency: Histogram,
+    /// The component's last error and when it happened (written only on errors).
+    pub last_error: std::sync::Mutex<Option<(std::time::SystemTime, String)>>,
 }
 
 /// Upper bounds of the [`Histogram`] buckets, in seconds: 1 ms to 10 s (batches linger a few
@@ -123,6 +125,21 @@ impl Counters {
     /// Adds `n` to `counter`.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a failed attempt and remembers why, for the API's `last_error`.
+    pub fn error(&self, why: &str) {
+        Self::add(&self.errors, 1);
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        *last = Some((std::time::SystemTime::now(), why.to_owned()));
+    }
+
+    /// The last error, if any, and when it happened.
+    pub fn last_error(&self) -> Option<(std::time::SystemTime, String)> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Counts one batch of `events` events and `bytes` bytes.

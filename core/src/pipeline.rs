@@ -23,9 +23,10 @@ use crate::config::CheckpointConfig;
 use crate::metrics::Counters;
 use crate::plugin::{Sink, SinkWriter, SourceContext};
 use crate::registry::{Component, PipelinePlan};
+use crate::status::ComponentStatus;
 use crate::supervisor::{self, Backoff, Outcome};
 use crate::wasm::FilterChain;
-use crate::wasm::chain::Stage;
+use crate::wasm::chain::{Stage, Swap};
 
 /// Batches that may wait between two stages.
 const CHANNEL_BATCHES: usize = 4;
@@ -47,9 +48,12 @@ pub struct RunningPipeline {
     pub name: String,
     /// Ledgers of its sources, flushed once more by the daemon if the drain times out.
     pub ledgers: Vec<Arc<Ledger>>,
-    /// Counters by component id.
-    pub counters: Vec<(String, Arc<Counters>)>,
-    task: tokio::task::JoinHandle<()>,
+    /// Its components (id, kind, live counters), in order: sources, filters, sinks.
+    pub components: Vec<ComponentStatus>,
+    /// Where new versions of its filter plugins go (applied at the next batch boundary).
+    pub swaps: std::sync::mpsc::Sender<Swap>,
+    /// The running task: ends when every source has ended and every sink has drained.
+    pub task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningPipeline {
@@ -85,7 +89,11 @@ pub fn start(
     let (tx, rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
     for (source, ledger) in plan.sources.into_iter().zip(&ledgers) {
         let c = Arc::new(Counters::default());
-        counters.push((source.id.clone(), c.clone()));
+        counters.push(ComponentStatus {
+            id: source.id.clone(),
+            kind: source.kind.clone(),
+            counters: c.clone(),
+        });
         let ctx = SourceContext::new(
             name.clone(),
             source.id.as_str().into(),
@@ -111,7 +119,11 @@ pub fn start(
         .enumerate()
         .map(|(i, f)| {
             let c = Arc::new(Counters::default());
-            counters.push((format!("filters[{i}]"), c.clone()));
+            counters.push(ComponentStatus {
+                id: format!("filters[{i}]"),
+                kind: f.filter.name.to_string(),
+                counters: c.clone(),
+            });
             Stage::new(f.filter, f.instance, c)
         })
         .collect();
@@ -119,12 +131,18 @@ pub fn start(
         .data_dir
         .join("dead_letter")
         .join(format!("{name}.ndjson"));
-    let chain = FilterChain::new(name.clone(), stages, plan.on_error, dead_letter);
+    let (swaps, swap_rx) = std::sync::mpsc::channel();
+    let chain =
+        FilterChain::new(name.clone(), stages, plan.on_error, dead_letter).with_swaps(swap_rx);
 
     let mut sink_inputs = Vec::new();
     for sink in plan.sinks {
         let c = Arc::new(Counters::default());
-        counters.push((sink.id.clone(), c.clone()));
+        counters.push(ComponentStatus {
+            id: sink.id.clone(),
+            kind: sink.kind.clone(),
+            counters: c.clone(),
+        });
         let (stx, srx) = mpsc::channel::<Arc<Batch>>(CHANNEL_BATCHES);
         sink_inputs.push(stx);
         tasks.spawn(deliver(name.clone(), sink, srx, c));
@@ -155,8 +173,8 @@ pub fn start(
             }
         }
         flush_all(&task_name, &task_ledgers);
-        for (component, c) in &task_counters {
-            let s = c.snapshot();
+        for component in &task_counters {
+            let (component, s) = (&component.id, component.counters.snapshot());
             tracing::info!(
                 pipeline = %task_name, component = %component, events = s.events, bytes = s.bytes,
                 batches = s.batches, errors = s.errors, restarts = s.restarts, lines_split = s.lines_split,
@@ -169,7 +187,8 @@ pub fn start(
     Ok(RunningPipeline {
         name: name.to_string(),
         ledgers,
-        counters,
+        components: counters,
+        swaps,
         task,
     })
 }
@@ -242,7 +261,7 @@ async fn deliver(
                 None => match open(&sink).await {
                     Ok(w) => writer.insert(w),
                     Err(why) => {
-                        Counters::add(&counters.errors, 1);
+                        counters.error(&format!("cannot open sink: {why}"));
                         let delay = backoff.step();
                         tracing::warn!(pipeline = %pipeline, component = id, retry_in_ms = delay.as_millis() as u64, "cannot open sink: {why}");
                         tokio::time::sleep(delay).await;
@@ -254,6 +273,7 @@ async fn deliver(
                 Outcome::Done => {
                     batch.ack.done();
                     counters.batch(batch.len(), batch.message_bytes());
+                    counters.latency.observe(batch.created.elapsed());
                     backoff.reset();
                     break;
                 }
@@ -263,7 +283,7 @@ async fn deliver(
                     format!("panicked: {msg}")
                 }
             };
-            Counters::add(&counters.errors, 1);
+            counters.error(&why);
             writer = None;
             let delay = backoff.step();
             tracing::warn!(pipeline = %pipeline, component = id, events = batch.len(), retry_in_ms = delay.as_millis() as u64, "{why}; the batch is kept and retried");

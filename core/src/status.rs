@@ -133,6 +133,20 @@ impl ComponentStatus {
 }
 
 impl PipelineStatus {
+    /// The newest error of the pipeline (a failed plugin swap) or of any of its components.
+    pub fn latest_error(&self) -> Option<String> {
+        let own = self
+            .last_error
+            .clone()
+            .map(|e| (self.last_reload.unwrap_or(self.started_at), e));
+        self.components
+            .iter()
+            .filter_map(|c| c.counters.last_error())
+            .chain(own)
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, e)| e)
+    }
+
     /// Restarts of all its components since this incarnation started.
     pub fn restarts(&self) -> u64 {
         self.components

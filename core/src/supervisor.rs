@@ -116,6 +116,7 @@ pub async fn supervise<F, Fut>(
             backoff.reset();
         }
         Counters::add(&counters.restarts, 1);
+        counters.error(&why);
         recent.retain(|t| t.elapsed() < WINDOW);
         recent.push(Instant::now());
         let delay = backoff.step();

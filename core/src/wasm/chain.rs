@@ -68,7 +68,7 @@ impl Stage {
         let verdict = match result {
             Ok(v) => v,
             Err(e) => {
-                Counters::add(&self.counters.errors, 1);
+                self.counters.error(&e.to_string());
                 if matches!(e, CallError::Trap(_)) {
                     Counters::add(&self.counters.traps, 1);
                 }
@@ -93,8 +93,8 @@ impl Stage {
                 .map(|b| Output::Replace(Box::new(b)))
                 .map_err(|e| e.to_string()),
         };
-        if checked.is_err() {
-            Counters::add(&self.counters.errors, 1);
+        if let Err(why) = &checked {
+            self.counters.error(why);
             self.instance = None;
         }
         checked
@@ -195,12 +195,24 @@ impl Output {
     }
 }
 
+/// A new version of one filter's plugin, compiled and started off the hot path, to be put in
+/// place at the next batch boundary.
+pub struct Swap {
+    /// Which filter of the chain (`filters[stage]`).
+    pub stage: usize,
+    /// The new plugin.
+    pub filter: Arc<WasmFilter>,
+    /// Its first instance (already through `init`).
+    pub instance: Instance,
+}
+
 /// The filters of one pipeline, in order.
 pub struct FilterChain {
     pipeline: Arc<str>,
     stages: Vec<Stage>,
     on_error: OnError,
     dead_letters: DeadLetters,
+    swaps: Option<std::sync::mpsc::Receiver<Swap>>,
 }
 
 impl FilterChain {
@@ -216,6 +228,31 @@ impl FilterChain {
             stages,
             on_error,
             dead_letters: DeadLetters::new(dead_letter),
+            swaps: None,
+        }
+    }
+
+    /// Takes plugin swaps from `swaps`, each applied before the next batch.
+    pub fn with_swaps(mut self, swaps: std::sync::mpsc::Receiver<Swap>) -> Self {
+        self.swaps = Some(swaps);
+        self
+    }
+
+    /// Puts in place the swaps that arrived since the last batch (a batch boundary: no call
+    /// is running). Checking costs one atomic load when there is none.
+    fn apply_swaps(&mut self) {
+        let Some(rx) = &self.swaps else { return };
+        while let Ok(swap) = rx.try_recv() {
+            let Some(stage) = self.stages.get_mut(swap.stage) else {
+                continue;
+            };
+            tracing::info!(
+                pipeline = %self.pipeline, component = %format!("filters[{}]", swap.stage),
+                from = %stage.filter.name, path = %swap.filter.path.display(),
+                "plugin swapped in at a batch boundary"
+            );
+            stage.filter = swap.filter;
+            stage.instance = Some(swap.instance);
         }
     }
 
@@ -227,6 +264,7 @@ impl FilterChain {
     /// Runs `batch` through every filter in order. Blocking CPU work: call it off the
     /// async reactor.
     pub fn run(&mut self, mut batch: Batch) -> Batch {
+        self.apply_swaps();
         for stage in &mut self.stages {
             if batch.is_empty() {
                 break;
@@ -252,10 +290,16 @@ impl FilterChain {
                 }
             }
             batch = out;
-            stage.counters.batch(batch.len(), batch.message_bytes());
+            let bytes_out = batch.message_bytes();
+            stage.counters.batch(batch.len(), bytes_out);
             Counters::add(
                 &stage.counters.dropped,
                 (n_in as u64).saturating_sub((batch.len() + dead) as u64),
+            );
+            // A transform may grow messages: only what shrank counts as dropped.
+            Counters::add(
+                &stage.counters.bytes_dropped,
+                bytes_in.saturating_sub(bytes_out),
             );
         }
         batch

@@ -181,6 +181,12 @@ impl WasmFilter {
         Ok((filter, first))
     }
 
+    /// This plugin's file loaded again, with the same config and limits: the new version of a
+    /// plugin swapped while running. Compiles off the hot path; errors leave `self` usable.
+    pub fn reload(&self, cache_dir: &Path) -> Result<(WasmFilter, Instance), WasmError> {
+        WasmFilter::load(&self.path, self.config_json.clone(), self.limits, cache_dir)
+    }
+
     /// A fresh instance with `init` already called.
     pub fn instantiate(&self) -> Result<Instance, WasmError> {
         let err = |message: String| WasmError::Init {
