@@ -123,7 +123,9 @@ impl Ledger {
         }
         if !marks.is_empty() {
             state.dirty = true;
-            state.dirty_since.get_or_insert_with(std::time::Instant::now);
+            state
+                .dirty_since
+                .get_or_insert_with(std::time::Instant::now);
         }
     }
 
