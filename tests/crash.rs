@@ -558,13 +558,13 @@ fn kill9_at_random_points_loses_nothing_and_bounds_duplicates() {
 }
 
 /// Starts a daemon and waits until its signal handlers are installed (it logs "pipeline
-/// started" after installing them), so that a SIGTERM is a clean stop, not a default death.
+/// added" after installing them), so that a SIGTERM is a clean stop, not a default death.
 fn start_ready(s: &Scratch, cfg: &Path) -> Daemon {
     let d = s.start(cfg);
     assert!(
         wait_until(Duration::from_secs(20), || d
             .log()
-            .contains("pipeline started")),
+            .contains("pipeline added")),
         "the daemon did not start\n{}",
         d.log()
     );
