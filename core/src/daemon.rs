@@ -409,7 +409,9 @@ impl Daemon {
             ReloadOutcome::Applied(_) => Status::count(&self.status.reloads_applied),
             ReloadOutcome::Refused(why) => {
                 Status::count(&self.status.reloads_refused);
-                tracing::error!(trigger, "reload refused; the running config stays:\n{why}");
+                // One log line, however many errors (`validate` lists them one per line).
+                let why = why.lines().collect::<Vec<_>>().join("; ");
+                tracing::error!(trigger, "reload refused; the running config stays: {why}");
             }
         }
         self.status.write().last_reload = Some(ReloadRecord {
