@@ -219,38 +219,30 @@ fn encode_pipelines(e: &mut DescriptorEncoder, scrape: &Scrape) -> Result<(), st
 /// The daemon-wide families: reloads, plugin swaps, uptime.
 fn encode_daemon(e: &mut DescriptorEncoder, status: &Status) -> Result<(), std::fmt::Error> {
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let mut family = e.encode_descriptor(
-        "logcatch_reloads",
-        "Config reloads by outcome (refused: invalid, the running config stayed).",
-        None,
-        MetricType::Counter,
-    )?;
-    counter(
-        &mut family,
-        &[("outcome", "applied")],
-        &load(&status.reloads_applied),
-    )?;
-    counter(
-        &mut family,
-        &[("outcome", "refused")],
-        &load(&status.reloads_refused),
-    )?;
-    let mut family = e.encode_descriptor(
-        "logcatch_plugin_swaps",
-        "Plugin files swapped in while running, by outcome (failed: the old one kept running).",
-        None,
-        MetricType::Counter,
-    )?;
-    counter(
-        &mut family,
-        &[("outcome", "applied")],
-        &load(&status.swaps_applied),
-    )?;
-    counter(
-        &mut family,
-        &[("outcome", "failed")],
-        &load(&status.swaps_failed),
-    )?;
+    let families = [
+        (
+            "logcatch_reloads",
+            "Config reloads by outcome (refused: invalid, the running config stayed).",
+            [
+                ("applied", load(&status.reloads_applied)),
+                ("refused", load(&status.reloads_refused)),
+            ],
+        ),
+        (
+            "logcatch_plugin_swaps",
+            "Plugin files swapped in while running, by outcome (failed: the old one kept running).",
+            [
+                ("applied", load(&status.swaps_applied)),
+                ("failed", load(&status.swaps_failed)),
+            ],
+        ),
+    ];
+    for (name, help, outcomes) in families {
+        let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (outcome, value) in outcomes {
+            counter(&mut family, &[("outcome", outcome)], &value)?;
+        }
+    }
     let uptime = SystemTime::now()
         .duration_since(status.started_at)
         .unwrap_or_default();
