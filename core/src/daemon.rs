@@ -383,6 +383,7 @@ impl Daemon {
     /// Loads the config again and applies it; the outcome is logged, recorded for the API
     /// and returned.
     async fn reload(&mut self, trigger: &'static str, loader: Option<&Loader>) -> ReloadOutcome {
+        tracing::info!(trigger, "reloading the config");
         let outcome = match loader {
             None => ReloadOutcome::Refused(
                 "this logcatch runs the embedded config: there is no file to reload; start it with -c FILE".into(),

@@ -65,6 +65,9 @@ pub fn load_file(path: &Path) -> Result<Loaded, ConfigErrors> {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
+    // Absolute, so that paths in the config mean the same at a reload whatever the
+    // process's working directory and however the file was named on the command line.
+    let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
     load_str(&text, origin, base_dir)
 }
 
