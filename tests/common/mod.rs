@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: run the real `logcatch` binary on real files.
 #![allow(dead_code)]
 
+pub mod http;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
