@@ -266,3 +266,15 @@ missed = sum(not ok for _, _, ok in checks)
 if missed and env["STRICT"] == "1":
     raise SystemExit(1)
 EOF
+
+# --- reload -----------------------------------------------------------------------------
+# bench/reload.py: b's output pauses while pipeline a is reloaded, and rename → first line in
+# a's new sink (see bench/README.md). Its own table follows the one above; BENCH_RELOAD=0
+# skips it. With BENCH_STRICT=1 a target missed above ends the script before this runs.
+if [[ ${BENCH_RELOAD:-1} == 1 ]]; then
+    log "reload: bench/reload.py (${BENCH_RELOADS:-20} reloads, ${BENCH_RELOAD_RATE:-2000} lines/s per pipeline)"
+    RELOAD_ARGS=(--logcatch "$LOGCATCH" --dir "$WORK/reload")
+    [[ $STRICT == 1 ]] && RELOAD_ARGS+=(--strict)
+    echo
+    python3 "$BENCH_DIR/reload.py" "${RELOAD_ARGS[@]}"
+fi
