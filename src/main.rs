@@ -10,6 +10,8 @@ use logcatch_core::config::{self, ConfigErrors, Loaded};
 use logcatch_core::daemon::{self, RunOptions};
 use logcatch_core::registry::Plan;
 
+mod scaffold;
+
 /// The config used when none is given.
 const DEFAULT_CONFIG: &str = include_str!("../config/logcatch.yaml");
 const DEFAULT_ORIGIN: &str = "<embedded config/logcatch.yaml>";
@@ -44,6 +46,11 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Plugin authoring: `logcatch plugin new --lang rust NAME`.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Runs one filter plugin over stdin lines and prints the events as JSON lines: the
     /// quickest way to try a plugin.
     Filter {
@@ -53,6 +60,22 @@ enum Command {
         /// The plugin's config, as JSON (what `config:` holds in YAML).
         #[arg(long, value_name = "JSON", default_value = "{}")]
         config: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Writes a ready-to-build filter project (contract and SDK included, a build script, a
+    /// README, test data) into ./NAME.
+    New {
+        /// The plugin's language.
+        #[arg(long, value_enum)]
+        lang: scaffold::Lang,
+        /// The plugin's name (lowercase letters, digits, `-`, `_`).
+        name: String,
+        /// Where to write it (default: ./NAME); must not exist or be empty.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -69,6 +92,9 @@ fn main() -> ExitCode {
         None => (ConfigSource::Default, false, false),
         Some(Command::Run { config, once }) => (ConfigSource::from(config), once, false),
         Some(Command::Validate { config }) => (ConfigSource::from(config), false, true),
+        Some(Command::Plugin {
+            command: PluginCommand::New { lang, name, dir },
+        }) => return plugin_new(lang, &name, dir),
         Some(Command::Filter { wasm, config }) => {
             (ConfigSource::Filter { wasm, config }, false, false)
         }
@@ -113,6 +139,25 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `logcatch plugin new`: writes the project and says what to do next.
+fn plugin_new(lang: scaffold::Lang, name: &str, dir: Option<PathBuf>) -> ExitCode {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    match scaffold::new_plugin(lang, name, &dir) {
+        Ok(files) => {
+            println!("wrote {} files into {}", files.len(), dir.display());
+            println!(
+                "next: cd {} && cargo test && ./build.sh   (see README.md)",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("logcatch plugin new: {e}");
+            ExitCode::from(2)
         }
     }
 }

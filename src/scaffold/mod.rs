@@ -1,0 +1,182 @@
+//! `logcatch plugin new`: writes a ready-to-build filter project for a plugin author, with
+//! the contract (`wit/`) and the language's SDK vendored, so the project builds on its own.
+
+use std::path::{Path, PathBuf};
+
+/// Languages a project can be generated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// Rust, on the `logcatch-plugin` SDK, built with cargo for wasm32-wasip2.
+    Rust,
+}
+
+/// Why a project cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    /// The name cannot be a crate or file name.
+    #[error(
+        "plugin name `{0}`: use lowercase letters, digits, `-` and `_`, starting with a letter (at most 64)"
+    )]
+    Name(String),
+    /// The target directory exists and is not empty.
+    #[error("{0} already exists and is not empty: choose another name or --dir")]
+    Exists(PathBuf),
+    /// Writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// The contract every project vendors.
+const WIT: &str = include_str!("../../wit/logcatch.wit");
+
+/// The Rust SDK's sources, vendored into `sdk/logcatch-plugin/src/`.
+const RUST_SDK: [(&str, &str); 6] = [
+    ("lib.rs", include_str!("../../sdk/rust/src/lib.rs")),
+    ("batch.rs", include_str!("../../sdk/rust/src/batch.rs")),
+    ("builder.rs", include_str!("../../sdk/rust/src/builder.rs")),
+    ("host.rs", include_str!("../../sdk/rust/src/host.rs")),
+    ("verdict.rs", include_str!("../../sdk/rust/src/verdict.rs")),
+    ("tests.rs", include_str!("../../sdk/rust/src/tests.rs")),
+];
+
+/// The Rust project's own files: (path in the project, template, executable).
+const RUST_FILES: [(&str, &str, bool); 10] = [
+    ("Cargo.toml", include_str!("rust/Cargo.toml.tmpl"), false),
+    ("src/lib.rs", include_str!("rust/lib.rs.tmpl"), false),
+    ("build.sh", include_str!("rust/build.sh.tmpl"), true),
+    ("README.md", include_str!("rust/README.md.tmpl"), false),
+    (".gitignore", include_str!("rust/gitignore.tmpl"), false),
+    (
+        "testdata/config.json",
+        include_str!("rust/config.json.tmpl"),
+        false,
+    ),
+    (
+        "testdata/input.log",
+        include_str!("rust/input.log.tmpl"),
+        false,
+    ),
+    (
+        "testdata/expected.log",
+        include_str!("rust/expected.log.tmpl"),
+        false,
+    ),
+    ("wit/logcatch.wit", WIT, false),
+    (
+        "sdk/logcatch-plugin/Cargo.toml",
+        include_str!("rust/sdk.Cargo.toml.tmpl"),
+        false,
+    ),
+];
+
+/// Writes a new `lang` plugin project called `name` into `dir` (created; it must not exist
+/// or be empty) and returns the files written.
+pub fn new_plugin(lang: Lang, name: &str, dir: &Path) -> Result<Vec<PathBuf>, ScaffoldError> {
+    check_name(name)?;
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(ScaffoldError::Exists(dir.to_owned()));
+    }
+    let crate_name = name.replace('-', "_");
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{crate}}", &crate_name)
+    };
+    let mut files: Vec<(String, String, bool)> = Vec::new();
+    match lang {
+        Lang::Rust => {
+            for (path, template, exec) in RUST_FILES {
+                files.push((path.to_owned(), fill(template), exec));
+            }
+            for (file, text) in RUST_SDK {
+                files.push((
+                    format!("sdk/logcatch-plugin/src/{file}"),
+                    text.to_owned(),
+                    false,
+                ));
+            }
+        }
+    }
+    let mut written = Vec::new();
+    for (path, text, exec) in files {
+        let path = dir.join(path);
+        write(&path, &text, exec).map_err(|source| ScaffoldError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn check_name(name: &str) -> Result<(), ScaffoldError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ScaffoldError::Name(name.to_owned()))
+    }
+}
+
+fn write(path: &Path, text: &str, exec: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text)?;
+    if exec {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for bad in ["", "Drop", "1st", "a b", "a/b", "ü"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["drop-health", "redact_v2", "x"] {
+            assert!(check_name(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn a_rust_project_has_the_contract_the_sdk_and_no_placeholders() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("drop-health");
+        let files = new_plugin(Lang::Rust, "drop-health", &at).unwrap();
+        assert!(files.len() >= 16);
+        let read = |p: &str| std::fs::read_to_string(at.join(p)).unwrap();
+        assert_eq!(read("wit/logcatch.wit"), WIT);
+        assert!(read("Cargo.toml").contains("name = \"drop-health\""));
+        assert!(read("build.sh").contains("release/drop_health.wasm"));
+        // The SDK finds the contract where the project puts it.
+        assert!(read("sdk/logcatch-plugin/src/lib.rs").contains("path: \"../../wit\""));
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            assert!(
+                !text.contains("{{"),
+                "{} has a placeholder left",
+                f.display()
+            );
+        }
+        assert!(matches!(
+            new_plugin(Lang::Rust, "drop-health", &at),
+            Err(ScaffoldError::Exists(_))
+        ));
+    }
+}
