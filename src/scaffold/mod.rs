@@ -3,12 +3,27 @@
 
 use std::path::{Path, PathBuf};
 
+mod c;
+mod js;
+mod python;
+mod rust;
+
 /// Languages a project can be generated for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     /// Rust, on the `logcatch-plugin` SDK, built with cargo for wasm32-wasip2.
     Rust,
+    /// Python, on `sdk/python`, built with componentize-py.
+    Python,
+    /// JavaScript, on `sdk/js`, built with componentize-js (jco).
+    Js,
+    /// C, on `sdk/c`, with wit-bindgen's C bindings, clang and wasi-libc.
+    C,
 }
+
+/// One file of a generated project: its path in the project, its text, and whether it is
+/// executable.
+type File = (String, String, bool);
 
 /// Why a project cannot be written.
 #[derive(Debug, thiserror::Error)]
@@ -32,47 +47,7 @@ pub enum ScaffoldError {
 }
 
 /// The contract every project vendors.
-const WIT: &str = include_str!("../../wit/logcatch.wit");
-
-/// The Rust SDK's sources, vendored into `sdk/logcatch-plugin/src/`.
-const RUST_SDK: [(&str, &str); 6] = [
-    ("lib.rs", include_str!("../../sdk/rust/src/lib.rs")),
-    ("batch.rs", include_str!("../../sdk/rust/src/batch.rs")),
-    ("builder.rs", include_str!("../../sdk/rust/src/builder.rs")),
-    ("host.rs", include_str!("../../sdk/rust/src/host.rs")),
-    ("verdict.rs", include_str!("../../sdk/rust/src/verdict.rs")),
-    ("tests.rs", include_str!("../../sdk/rust/src/tests.rs")),
-];
-
-/// The Rust project's own files: (path in the project, template, executable).
-const RUST_FILES: [(&str, &str, bool); 10] = [
-    ("Cargo.toml", include_str!("rust/Cargo.toml.tmpl"), false),
-    ("src/lib.rs", include_str!("rust/lib.rs.tmpl"), false),
-    ("build.sh", include_str!("rust/build.sh.tmpl"), true),
-    ("README.md", include_str!("rust/README.md.tmpl"), false),
-    (".gitignore", include_str!("rust/gitignore.tmpl"), false),
-    (
-        "testdata/config.json",
-        include_str!("rust/config.json.tmpl"),
-        false,
-    ),
-    (
-        "testdata/input.log",
-        include_str!("rust/input.log.tmpl"),
-        false,
-    ),
-    (
-        "testdata/expected.log",
-        include_str!("rust/expected.log.tmpl"),
-        false,
-    ),
-    ("wit/logcatch.wit", WIT, false),
-    (
-        "sdk/logcatch-plugin/Cargo.toml",
-        include_str!("rust/sdk.Cargo.toml.tmpl"),
-        false,
-    ),
-];
+pub(crate) const WIT: &str = include_str!("../../wit/logcatch.wit");
 
 /// Writes a new `lang` plugin project called `name` into `dir` (created; it must not exist
 /// or be empty) and returns the files written.
@@ -87,21 +62,12 @@ pub fn new_plugin(lang: Lang, name: &str, dir: &Path) -> Result<Vec<PathBuf>, Sc
             .replace("{{name}}", name)
             .replace("{{crate}}", &crate_name)
     };
-    let mut files: Vec<(String, String, bool)> = Vec::new();
-    match lang {
-        Lang::Rust => {
-            for (path, template, exec) in RUST_FILES {
-                files.push((path.to_owned(), fill(template), exec));
-            }
-            for (file, text) in RUST_SDK {
-                files.push((
-                    format!("sdk/logcatch-plugin/src/{file}"),
-                    text.to_owned(),
-                    false,
-                ));
-            }
-        }
-    }
+    let files = match lang {
+        Lang::Rust => rust::files(&fill),
+        Lang::Python => python::files(&fill),
+        Lang::Js => js::files(&fill),
+        Lang::C => c::files(&fill),
+    };
     let mut written = Vec::new();
     for (path, text, exec) in files {
         let path = dir.join(path);
