@@ -11,7 +11,14 @@ Log time advances 1 ms a line (the date is fixed: meant for up to a few million 
 Only DEBUG lines contain the string "DEBUG", so `grep -v DEBUG` drops exactly those.
 The same --seed and --lines always give the same bytes.
 
-Usage: gen.py --lines 1000000 --out FILE [--seed 42]
+With --format json each line is instead one JSON object with the same content (about 190
+bytes), e.g.
+
+    {"ts":"2024-03-01T12:00:00.001Z","level":"DEBUG","component":"api","msg":"parsed headers","method":"GET","path":"/v1/orders","status":200,"dur_ms":695,"req":"000001"}
+
+for filters that parse JSON; only DEBUG lines contain "DEBUG" there too.
+
+Usage: gen.py --lines 1000000 --out FILE [--seed 42] [--format text|json]
 """
 
 import argparse
@@ -36,6 +43,7 @@ def main() -> int:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--format", choices=["text", "json"], default="text")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -60,11 +68,20 @@ def main() -> int:
             mm = (s // 60) % 60
             ss = s % 60
             lvl = levels[i]
-            out.append(
-                f"2024-03-01T{hh:02d}:{mm:02d}:{ss:02d}.{ms % 1000:03d}Z {lvl} [{comps[i]}] "
-                f"{MESSAGES[lvl][msg_idx[i]]} {methods[i]} path={paths[i]} "
-                f"status={statuses[lvl]} dur_ms={durs[i]} req={i:06x}\n"
-            )
+            ts = f"2024-03-01T{hh:02d}:{mm:02d}:{ss:02d}.{ms % 1000:03d}Z"
+            if args.format == "json":
+                out.append(
+                    f'{{"ts":"{ts}","level":"{lvl.strip()}","component":"{comps[i]}",'
+                    f'"msg":"{MESSAGES[lvl][msg_idx[i]]}","method":"{methods[i]}",'
+                    f'"path":"{paths[i]}","status":{statuses[lvl]},"dur_ms":{durs[i]},'
+                    f'"req":"{i:06x}"}}\n'
+                )
+            else:
+                out.append(
+                    f"{ts} {lvl} [{comps[i]}] "
+                    f"{MESSAGES[lvl][msg_idx[i]]} {methods[i]} path={paths[i]} "
+                    f"status={statuses[lvl]} dur_ms={durs[i]} req={i:06x}\n"
+                )
             if len(out) == 65536:
                 f.write("".join(out))
                 out.clear()
