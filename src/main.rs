@@ -150,8 +150,9 @@ fn plugin_new(lang: scaffold::Lang, name: &str, dir: Option<PathBuf>) -> ExitCod
         Ok(files) => {
             println!("wrote {} files into {}", files.len(), dir.display());
             println!(
-                "next: cd {} && cargo test && ./build.sh   (see README.md)",
-                dir.display()
+                "next: cd {} && {}   (see README.md)",
+                dir.display(),
+                lang.next_steps()
             );
             ExitCode::SUCCESS
         }

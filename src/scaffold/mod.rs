@@ -21,6 +21,18 @@ pub enum Lang {
     C,
 }
 
+impl Lang {
+    /// The commands that test and build a fresh project of this language, from its directory.
+    pub fn next_steps(self) -> &'static str {
+        match self {
+            Lang::Rust => "cargo test && ./build.sh",
+            Lang::Python => "python3 -m unittest && ./build.sh",
+            Lang::Js => "node --test && ./build.sh",
+            Lang::C => "./test && ./build.sh",
+        }
+    }
+}
+
 /// One file of a generated project: its path in the project, its text, and whether it is
 /// executable.
 type File = (String, String, bool);
