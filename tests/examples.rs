@@ -119,6 +119,34 @@ nothing to hide here v1.2.3
 }
 
 #[test]
+fn parse_json_gives_the_output_the_javascript_example_is_held_to() {
+    // tests/data/parse_json is shared with examples/js-parse-json (tests/lang_js.rs): the
+    // two implementations must agree event for event, attribute for attribute.
+    let s = Scratch::new();
+    let data = common::repo().join("tests/data/parse_json");
+    let config = std::fs::read_to_string(data.join("config.json")).unwrap();
+    let input = std::fs::read_to_string(data.join("input.log")).unwrap();
+    let out = pipeline(
+        &s,
+        &input,
+        &item(&guest("parse_json"), config.trim()),
+        "json",
+    );
+    // The time and path of this run aside, byte for byte (attribute order included).
+    let without_run_fields =
+        |line: &String| match (line.find(",\"timestamp\":"), line.find(",\"offset\":")) {
+            (Some(a), Some(b)) if a < b => format!("{}{}", &line[..a], &line[b..]),
+            _ => line.clone(),
+        };
+    let got: Vec<String> = out.iter().map(without_run_fields).collect();
+    let want: Vec<String> = lines(&data.join("expected.log"))
+        .iter()
+        .map(without_run_fields)
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn chains_of_two_and_three_filters_run_in_order() {
     let s = Scratch::new();
     let redact = guest("redact");

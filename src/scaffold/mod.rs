@@ -27,7 +27,7 @@ impl Lang {
         match self {
             Lang::Rust => "cargo test && ./build.sh",
             Lang::Python => "python3 -m unittest && ./build.sh",
-            Lang::Js => "node --test && ./build.sh",
+            Lang::Js => "npm test && ./build.sh",
             Lang::C => "./test && ./build.sh",
         }
     }
