@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 use crate::batch::Batch;
 use crate::checkpoint::{CheckpointError, Ledger};
 use crate::config::CheckpointConfig;
+use crate::dead_letter::DeadLetters;
 use crate::metrics::Counters;
-use crate::plugin::{Sink, SinkWriter, SourceContext};
+use crate::plugin::{Sink, SinkContext, SinkWriter, SourceContext};
 use crate::registry::{Component, PipelinePlan};
 use crate::status::ComponentStatus;
 use crate::supervisor::{self, Backoff, Outcome};
@@ -132,6 +133,7 @@ pub fn start(
         .join("dead_letter")
         .join(format!("{name}.ndjson"));
     let (swaps, swap_rx) = std::sync::mpsc::channel();
+    let sink_dead_letters = Arc::new(DeadLetters::new(dead_letter.clone()));
     let chain =
         FilterChain::new(name.clone(), stages, plan.on_error, dead_letter).with_swaps(swap_rx);
 
@@ -145,7 +147,13 @@ pub fn start(
         });
         let (stx, srx) = mpsc::channel::<Arc<Batch>>(CHANNEL_BATCHES);
         sink_inputs.push(stx);
-        tasks.spawn(deliver(name.clone(), sink, srx, c));
+        let ctx = SinkContext {
+            pipeline: name.clone(),
+            component: sink.id.as_str().into(),
+            counters: c,
+            dead_letters: sink_dead_letters.clone(),
+        };
+        tasks.spawn(deliver(sink, srx, ctx));
     }
 
     let flusher_stop = CancellationToken::new();
@@ -245,12 +253,8 @@ fn filter_thread(
 
 /// Runs one sink: writes each batch until it succeeds (reopening and backing off after
 /// errors and panics), then acknowledges it. Never drops a batch.
-async fn deliver(
-    pipeline: Arc<str>,
-    sink: Component<dyn Sink>,
-    mut rx: mpsc::Receiver<Arc<Batch>>,
-    counters: Arc<Counters>,
-) {
+async fn deliver(sink: Component<dyn Sink>, mut rx: mpsc::Receiver<Arc<Batch>>, ctx: SinkContext) {
+    let (pipeline, counters) = (&ctx.pipeline, &ctx.counters);
     let mut writer: Option<Box<dyn SinkWriter>> = None;
     let mut backoff = Backoff::new();
     let id = sink.id.as_str();
@@ -258,7 +262,7 @@ async fn deliver(
         loop {
             let w = match &mut writer {
                 Some(w) => w,
-                None => match open(&sink).await {
+                None => match open(&sink, &ctx).await {
                     Ok(w) => writer.insert(w),
                     Err(why) => {
                         counters.error(&format!("cannot open sink: {why}"));
@@ -300,10 +304,13 @@ async fn deliver(
     }
 }
 
-async fn open(sink: &Component<dyn Sink>) -> Result<Box<dyn SinkWriter>, String> {
+async fn open(
+    sink: &Component<dyn Sink>,
+    ctx: &SinkContext,
+) -> Result<Box<dyn SinkWriter>, String> {
     let mut result = None;
     let outcome = supervisor::catch(async {
-        result = Some(sink.plugin.open().await?);
+        result = Some(sink.plugin.open(ctx).await?);
         Ok(())
     })
     .await;

@@ -13,6 +13,7 @@ use crate::ack::Ack;
 use crate::batch::Batch;
 use crate::checkpoint::{Ledger, Mark};
 use crate::config::BatchConfig;
+use crate::dead_letter::DeadLetters;
 use crate::metrics::Counters;
 
 /// A failure inside a plugin: retried (sinks) or restarted (sources) by the pipeline.
@@ -43,8 +44,23 @@ pub trait Source: Send + Sync + 'static {
 /// A configured sink; `open` makes a fresh writer at start and after a failure or a panic.
 #[async_trait]
 pub trait Sink: Send + Sync + 'static {
-    /// Opens the destination.
-    async fn open(&self) -> Result<Box<dyn SinkWriter>, PluginError>;
+    /// Opens the destination; `ctx` names the sink and gives its counters and the
+    /// pipeline's dead-letter file.
+    async fn open(&self, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>, PluginError>;
+}
+
+/// What a sink gets from its pipeline: for sinks that retry or give up on events inside
+/// `write` (and must count that), rather than returning an error to the pipeline.
+#[derive(Clone)]
+pub struct SinkContext {
+    /// Pipeline name, for logs.
+    pub pipeline: Arc<str>,
+    /// Component id (`sinks[0]`), for logs.
+    pub component: Arc<str>,
+    /// This sink's counters (failed attempts, dead letters).
+    pub counters: Arc<Counters>,
+    /// The pipeline's dead-letter file, for events the destination refuses for good.
+    pub dead_letters: Arc<DeadLetters>,
 }
 
 /// An open sink destination.

@@ -1,5 +1,5 @@
 //! logcatch's built-in plugins, one module each: sources (`file`, `demo`, `stdin`) and sinks
-//! (`stdout`, `file`, `blackhole`). [`registry`] maps their YAML `type:` names to them.
+//! (`stdout`, `file`, `http`, `blackhole`). [`registry`] maps their YAML `type:` names to them.
 
 #![warn(missing_docs)]
 
@@ -16,6 +16,7 @@ pub mod sinks {
     pub mod blackhole;
     pub mod encode;
     pub mod file;
+    pub mod http;
     pub mod stdout;
 }
 
@@ -29,6 +30,7 @@ pub fn registry() -> Registry {
         .source("stdin", sources::stdin::build)
         .sink("stdout", sinks::stdout::build)
         .sink("file", sinks::file::build)
+        .sink("http", sinks::http::build)
         .sink("blackhole", sinks::blackhole::build);
     r
 }

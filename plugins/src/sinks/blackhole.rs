@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use logcatch_core::batch::Batch;
-use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkWriter};
+use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContext, SinkWriter};
 use serde::Deserialize;
 
 /// `type: blackhole` options (none).
@@ -23,7 +23,7 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Sink>, OptionsError> {
 
 #[async_trait]
 impl Sink for Blackhole {
-    async fn open(&self) -> Result<Box<dyn SinkWriter>, PluginError> {
+    async fn open(&self, _ctx: &SinkContext) -> Result<Box<dyn SinkWriter>, PluginError> {
         Ok(Box::new(Blackhole))
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use logcatch_core::batch::Batch;
-use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkWriter};
+use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContext, SinkWriter};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
@@ -54,7 +54,7 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Sink>, OptionsError> {
 
 #[async_trait]
 impl Sink for FileSink {
-    async fn open(&self) -> Result<Box<dyn SinkWriter>, PluginError> {
+    async fn open(&self, _ctx: &SinkContext) -> Result<Box<dyn SinkWriter>, PluginError> {
         let context = |e: std::io::Error| PluginError::new(format!("{}: {e}", self.path.display()));
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir).await.map_err(context)?;

@@ -1,0 +1,215 @@
+//! Request bodies: a batch encoded once as JSON lines (the `file` sink's `format: json`),
+//! cut into requests of at most `max_body_bytes`, laid out as NDJSON, a JSON array or an
+//! Elasticsearch `_bulk` body, and optionally gzipped.
+
+use std::io::Write;
+use std::ops::Range;
+
+use logcatch_core::batch::Batch;
+
+use super::config::{BodyFormat, Compression};
+use crate::sinks::encode::{Format, encode};
+
+/// The action line before each event in a `_bulk` body (`create` also works on data streams).
+const BULK_ACTION: &[u8] = b"{\"create\":{}}\n";
+
+/// One batch as JSON, one line per event.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    /// The events, each a JSON object ending in `\n` (JSON escapes newlines in strings).
+    lines: Vec<u8>,
+    /// Where each event's line ends (after its `\n`).
+    ends: Vec<usize>,
+}
+
+impl Encoded {
+    /// Encodes every event of `batch`.
+    pub fn new(batch: &Batch) -> Self {
+        let mut lines = Vec::with_capacity(batch.message_bytes() as usize + 128 * batch.len());
+        encode(batch, Format::Json, &mut lines);
+        let ends = memchr::memchr_iter(b'\n', &lines).map(|i| i + 1).collect();
+        Encoded { lines, ends }
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Event `i`'s JSON, without its newline.
+    fn line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.lines[start..self.ends[i] - 1]
+    }
+
+    /// Cuts the events into consecutive ranges whose bodies in `format` fit in `max` bytes
+    /// (an event too big alone gets a range of its own).
+    pub fn chunks(&self, format: BodyFormat, max: usize) -> Vec<Range<usize>> {
+        let (fixed, per_event) = match format {
+            BodyFormat::Ndjson => (0, 1),
+            BodyFormat::EsBulk => (0, 1 + BULK_ACTION.len()),
+            BodyFormat::JsonArray => (1, 1), // `[` once, then `,` or `]` after each
+        };
+        let mut chunks = Vec::new();
+        let (mut start, mut size) = (0, fixed);
+        for i in 0..self.len() {
+            let cost = self.line(i).len() + per_event;
+            if i > start && size + cost > max {
+                chunks.push(start..i);
+                (start, size) = (i, fixed);
+            }
+            size += cost;
+        }
+        if start < self.len() {
+            chunks.push(start..self.len());
+        }
+        chunks
+    }
+
+    /// Writes the body of the events in `range` in `format` to `out` (cleared first).
+    pub fn body(&self, range: Range<usize>, format: BodyFormat, out: &mut Vec<u8>) {
+        out.clear();
+        match format {
+            BodyFormat::Ndjson => {
+                let start = if range.start == 0 {
+                    0
+                } else {
+                    self.ends[range.start - 1]
+                };
+                out.extend_from_slice(&self.lines[start..self.ends[range.end - 1]]);
+            }
+            BodyFormat::EsBulk => {
+                for i in range {
+                    out.extend_from_slice(BULK_ACTION);
+                    out.extend_from_slice(self.line(i));
+                    out.push(b'\n');
+                }
+            }
+            BodyFormat::JsonArray => {
+                out.push(b'[');
+                for (n, i) in range.enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(self.line(i));
+                }
+                out.push(b']');
+            }
+        }
+    }
+}
+
+/// `body` as it goes on the wire: as is, or gzipped (level 1: logs compress well even so, and
+/// it keeps the CPU spent on the I/O threads small).
+pub fn compress(body: &[u8], compression: Compression) -> Vec<u8> {
+    match compression {
+        Compression::None => body.to_vec(),
+        Compression::Gzip => {
+            let out = Vec::with_capacity(body.len() / 4 + 64);
+            let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+            gz.write_all(body).expect("writing to a Vec cannot fail");
+            gz.finish().expect("writing to a Vec cannot fail")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logcatch_core::ack::Ack;
+    use logcatch_core::batch::BatchBuilder;
+    use std::io::Read;
+
+    fn batch(n: usize) -> Batch {
+        let mut b = BatchBuilder::with_capacity(n, 16 * n);
+        let src = b.source("/var/log/app.log");
+        for i in 0..n {
+            b.push(&format!("line\n{i}"), src, i as u64 * 10, 0);
+        }
+        b.finish(Ack::none())
+    }
+
+    fn messages(v: &serde_json::Value) -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_format_carries_every_event_once() {
+        let e = Encoded::new(&batch(3));
+        assert_eq!(e.len(), 3);
+        let want = vec!["line\n0", "line\n1", "line\n2"];
+        let mut out = Vec::new();
+
+        e.body(0..3, BodyFormat::JsonArray, &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(messages(&v), want);
+
+        e.body(1..3, BodyFormat::Ndjson, &mut out);
+        let lines: Vec<serde_json::Value> = out
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(messages(&serde_json::Value::Array(lines)), &want[1..]);
+        assert_eq!(out.last(), Some(&b'\n'));
+
+        e.body(0..2, BodyFormat::EsBulk, &mut out);
+        let text = String::from_utf8(out.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0], "{\"create\":{}}");
+        assert_eq!(lines[2], "{\"create\":{}}");
+        let doc: serde_json::Value = serde_json::from_str(lines[3]).unwrap();
+        assert_eq!(doc["message"], "line\n1");
+        assert_eq!(doc["offset"], 10);
+    }
+
+    #[test]
+    fn chunks_fit_the_limit_and_cover_every_event_in_order() {
+        let e = Encoded::new(&batch(50));
+        for format in [
+            BodyFormat::Ndjson,
+            BodyFormat::JsonArray,
+            BodyFormat::EsBulk,
+        ] {
+            let max = 400;
+            let chunks = e.chunks(format, max);
+            assert!(chunks.len() > 1, "{format:?}: {chunks:?}");
+            let mut next = 0;
+            let mut out = Vec::new();
+            for c in &chunks {
+                assert_eq!(c.start, next);
+                assert!(!c.is_empty());
+                next = c.end;
+                e.body(c.clone(), format, &mut out);
+                assert!(out.len() <= max, "{format:?} {c:?}: {} bytes", out.len());
+            }
+            assert_eq!(next, 50);
+            assert_eq!(e.chunks(format, usize::MAX), vec![0..50]);
+        }
+        // An event bigger than the limit goes alone.
+        assert_eq!(e.chunks(BodyFormat::Ndjson, 1).len(), 50);
+        assert!(
+            Encoded::new(&Batch::default())
+                .chunks(BodyFormat::Ndjson, 10)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        let body = b"{\"message\":\"x\"}\n".repeat(100);
+        let gz = compress(&body, Compression::Gzip);
+        assert!(gz.len() < body.len());
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, body);
+        assert_eq!(compress(&body, Compression::None), body);
+    }
+}

@@ -1,0 +1,261 @@
+//! The `http` sink's YAML options and their checks: the URL, the headers (values never echoed
+//! back, they may hold secrets), time limits and sizes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use logcatch_core::config::units;
+use logcatch_core::plugin::OptionsError;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+
+/// `type: http` options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSinkConfig {
+    /// Where each batch is POSTed: an `http://` or `https://` URL.
+    pub url: String,
+    /// How events are laid out in a request body.
+    #[serde(default)]
+    pub format: BodyFormat,
+    /// Whether request bodies are compressed.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Extra request headers (`${VAR}` in the config is expanded from the environment).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Longest one request may take, connecting to reading the whole response.
+    #[serde(default = "default_timeout", deserialize_with = "units::duration")]
+    pub timeout: Duration,
+    /// Largest uncompressed body of one request: a bigger batch is sent in several requests
+    /// (an event bigger than this alone goes in a request of its own).
+    #[serde(default = "default_max_body_bytes", deserialize_with = "units::bytes")]
+    pub max_body_bytes: u64,
+    /// First delay before retrying a failed request; doubles with each failure.
+    #[serde(
+        default = "default_initial_backoff",
+        deserialize_with = "units::duration"
+    )]
+    pub retry_initial_backoff: Duration,
+    /// Longest delay between two attempts of our own choosing.
+    #[serde(default = "default_max_backoff", deserialize_with = "units::duration")]
+    pub retry_max_backoff: Duration,
+    /// Longest wait a server's `Retry-After` (on 429, 503, ...) is honoured for.
+    #[serde(
+        default = "default_retry_after_max",
+        deserialize_with = "units::duration"
+    )]
+    pub retry_after_max: Duration,
+}
+
+/// How events are laid out in a request body; every event is the same JSON object as the
+/// `file` sink's `format: json` writes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFormat {
+    /// One JSON object per line (`application/x-ndjson`).
+    #[default]
+    Ndjson,
+    /// One JSON array of objects (`application/json`).
+    JsonArray,
+    /// Elasticsearch/OpenSearch `_bulk`: a `{"create":{}}` line before each object.
+    EsBulk,
+}
+
+impl BodyFormat {
+    /// The `Content-Type` sent unless the headers set one.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            BodyFormat::Ndjson | BodyFormat::EsBulk => "application/x-ndjson",
+            BodyFormat::JsonArray => "application/json",
+        }
+    }
+}
+
+/// Request body compression.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Bodies are sent as they are.
+    #[default]
+    None,
+    /// Bodies are gzipped and sent with `Content-Encoding: gzip`.
+    Gzip,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_body_bytes() -> u64 {
+    10 << 20
+}
+fn default_initial_backoff() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_retry_after_max() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Headers the sink sets itself: a config may not override them.
+const RESERVED: [&str; 4] = [
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "host",
+];
+
+/// The checked options, ready to send with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The endpoint.
+    pub url: reqwest::Url,
+    /// Body layout.
+    pub format: BodyFormat,
+    /// Body compression.
+    pub compression: Compression,
+    /// Every header sent (configured ones marked sensitive, plus `Content-Type`).
+    pub headers: HeaderMap,
+    /// Per request.
+    pub timeout: Duration,
+    /// Largest uncompressed body.
+    pub max_body_bytes: usize,
+    /// First retry delay.
+    pub initial_backoff: Duration,
+    /// Cap on our own retry delays.
+    pub max_backoff: Duration,
+    /// Cap on a server's `Retry-After`.
+    pub retry_after_max: Duration,
+}
+
+impl HttpSinkConfig {
+    /// Checks every option; an error names the field, never a header's value.
+    pub fn check(self) -> Result<Settings, OptionsError> {
+        let url = parse_url(&self.url)?;
+        let headers = parse_headers(&self.headers, self.format)?;
+        if self.timeout.is_zero() {
+            return Err(OptionsError::new("timeout", "must be more than zero"));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(OptionsError::new(
+                "max_body_bytes",
+                "must be at least 1 byte",
+            ));
+        }
+        if self.retry_initial_backoff.is_zero() {
+            return Err(OptionsError::new(
+                "retry_initial_backoff",
+                "must be more than zero",
+            ));
+        }
+        if self.retry_max_backoff < self.retry_initial_backoff {
+            return Err(OptionsError::new(
+                "retry_max_backoff",
+                "must not be less than retry_initial_backoff",
+            ));
+        }
+        Ok(Settings {
+            url,
+            format: self.format,
+            compression: self.compression,
+            headers,
+            timeout: self.timeout,
+            max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
+            initial_backoff: self.retry_initial_backoff,
+            max_backoff: self.retry_max_backoff,
+            retry_after_max: self.retry_after_max,
+        })
+    }
+}
+
+/// An absolute `http`/`https` URL with a host. The URL is not echoed in errors (it may carry
+/// credentials); the error's line points at it.
+fn parse_url(text: &str) -> Result<reqwest::Url, OptionsError> {
+    let err = |why: String| OptionsError::new("url", why);
+    let url = reqwest::Url::parse(text).map_err(|e| err(format!("not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(err(format!(
+            "scheme `{}` is not supported: use http:// or https://",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(err("the URL has no host".to_owned()));
+    }
+    Ok(url)
+}
+
+fn parse_headers(
+    map: &BTreeMap<String, String>,
+    format: BodyFormat,
+) -> Result<HeaderMap, OptionsError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    for (name, value) in map {
+        let field = format!("headers.{name}");
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| OptionsError::new(&field, format!("`{name}` is not a header name")))?;
+        if RESERVED.contains(&header.as_str()) {
+            return Err(OptionsError::new(
+                &field,
+                format!("`{name}` is set by the sink itself"),
+            ));
+        }
+        let mut value = HeaderValue::from_str(value).map_err(|_| {
+            OptionsError::new(
+                &field,
+                "the value is not a valid header value (control characters or non-ASCII?)",
+            )
+        })?;
+        value.set_sensitive(true);
+        headers.insert(header, value);
+    }
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str) -> HttpSinkConfig {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn defaults_and_headers() {
+        let s = config("url: https://es.example:9200/_bulk\nheaders: {Authorization: Bearer x}")
+            .check()
+            .unwrap();
+        assert_eq!(s.format, BodyFormat::Ndjson);
+        assert_eq!(s.compression, Compression::None);
+        assert_eq!(s.timeout, Duration::from_secs(30));
+        assert_eq!(s.headers["content-type"], "application/x-ndjson");
+        assert!(s.headers["authorization"].is_sensitive());
+        assert!(!format!("{:?}", s.headers).contains("Bearer"));
+    }
+
+    #[test]
+    fn bad_options_name_their_field_and_hide_values() {
+        let err = |yaml: &str| config(yaml).check().unwrap_err();
+        assert_eq!(err("url: ftp://x/y").field, "url");
+        assert_eq!(err("url: /relative").field, "url");
+        assert_eq!(err("url: 'http://'").field, "url");
+        let e = err("url: http://h\nheaders: {X-Token: \"sec\\nret\"}");
+        assert_eq!(e.field, "headers.X-Token");
+        assert!(!e.message.contains("sec"), "{}", e.message);
+        assert_eq!(
+            err("url: http://h\nheaders: {Content-Length: '1'}").field,
+            "headers.Content-Length"
+        );
+        assert_eq!(err("url: http://h\ntimeout: 0").field, "timeout");
+        assert_eq!(
+            err("url: http://h\nretry_initial_backoff: 2s\nretry_max_backoff: 1s").field,
+            "retry_max_backoff"
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! When and how long to wait before sending again: which answers are worth retrying,
+//! capped exponential backoff with jitter, `Retry-After`, and a limit on retry warnings so
+//! that a server that is down for an hour does not flood the log.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::StatusCode;
+
+/// What to do after an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// 2xx: delivered.
+    Delivered,
+    /// 408, 429, 5xx: the server may take it later.
+    Retry,
+    /// 413: too large, worth sending in smaller parts.
+    TooLarge,
+    /// Any other answer: the server refuses this data; sending it again cannot help.
+    Rejected,
+}
+
+/// Classifies a response status.
+pub fn classify(status: StatusCode) -> Class {
+    match status.as_u16() {
+        200..=299 => Class::Delivered,
+        408 | 429 | 500..=599 => Class::Retry,
+        413 => Class::TooLarge,
+        _ => Class::Rejected,
+    }
+}
+
+/// Capped exponential backoff with "equal jitter": the n-th delay is drawn from
+/// `[d/2, d]` where `d = min(initial * 2^n, max)`, so retrying clients spread out.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    retry_after_max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    /// A backoff starting at `initial`, never above `max`; a server's `Retry-After` is
+    /// honoured up to `retry_after_max`.
+    pub fn new(initial: Duration, max: Duration, retry_after_max: Duration) -> Self {
+        Backoff {
+            initial,
+            max,
+            retry_after_max,
+            failures: 0,
+        }
+    }
+
+    /// The delay after one more failure.
+    pub fn next(&mut self) -> Duration {
+        let base = self
+            .initial
+            .saturating_mul(1u32 << self.failures.min(31))
+            .min(self.max);
+        self.failures = self.failures.saturating_add(1);
+        let half = base / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+
+    /// The delay to honour a server's `Retry-After`: as asked, but within
+    /// `[initial, retry_after_max]` (never a busy loop, never a pipeline held for hours).
+    pub fn retry_after(&mut self, asked: Duration) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        asked.clamp(self.initial, self.retry_after_max.max(self.initial))
+    }
+
+    /// Failures since the last success.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Back to the first step after a success.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Parses a `Retry-After` value: delay-seconds or an HTTP date (relative to `now`; a date in
+/// the past means now).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Lets the first retry warning through, then at most one per `every`, counting the ones held
+/// back so the next warning can say how many there were.
+#[derive(Debug)]
+pub struct LogLimit {
+    every: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimit {
+    /// A limit of one message per `every`.
+    pub fn new(every: Duration) -> Self {
+        LogLimit {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(held back since the last one)` when a message may be logged now.
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.duration_since(last) < self.every => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        let c = |n| classify(StatusCode::from_u16(n).unwrap());
+        assert_eq!(c(200), Class::Delivered);
+        assert_eq!(c(204), Class::Delivered);
+        for n in [408, 429, 500, 502, 503, 504] {
+            assert_eq!(c(n), Class::Retry, "{n}");
+        }
+        assert_eq!(c(413), Class::TooLarge);
+        for n in [301, 400, 401, 403, 404, 422] {
+            assert_eq!(c(n), Class::Rejected, "{n}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_its_cap_and_resets() {
+        let (initial, max) = (Duration::from_millis(100), Duration::from_secs(5));
+        let mut b = Backoff::new(initial, max, max);
+        for n in 0..40u32 {
+            let d = b.next();
+            let full = initial.saturating_mul(1 << n.min(31)).min(max);
+            assert!(
+                d >= full / 2 && d <= full,
+                "step {n}: {d:?} not in [{full:?}/2, {full:?}]"
+            );
+            assert!(d <= max);
+        }
+        assert_eq!(b.failures(), 40);
+        b.reset();
+        let d = b.next();
+        assert!(d >= initial / 2 && d <= initial, "{d:?}");
+    }
+
+    #[test]
+    fn retry_after_is_capped_and_floored() {
+        // A `Retry-After` may be longer than the backoff's own cap, up to its own.
+        let (initial, max) = (Duration::from_millis(100), Duration::from_millis(500));
+        let mut b = Backoff::new(initial, max, Duration::from_secs(30));
+        assert_eq!(
+            b.retry_after(Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            b.retry_after(Duration::from_secs(3600)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(b.retry_after(Duration::ZERO), Duration::from_millis(100));
+        assert_eq!(b.failures(), 3);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("1.5", now), None);
+    }
+
+    #[test]
+    fn log_limit_lets_one_through_per_interval_and_counts_the_rest() {
+        let mut l = LogLimit::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        assert_eq!(l.allow(t0), Some(0));
+        assert_eq!(l.allow(t0 + Duration::from_secs(1)), None);
+        assert_eq!(l.allow(t0 + Duration::from_secs(9)), None);
+        assert_eq!(l.allow(t0 + Duration::from_secs(10)), Some(2));
+        assert_eq!(l.allow(t0 + Duration::from_secs(11)), None);
+        assert_eq!(l.allow(t0 + Duration::from_secs(60)), Some(1));
+    }
+}

@@ -1,0 +1,612 @@
+//! The `http` sink against a real HTTP server in this process (axum on 127.0.0.1), driven
+//! through the real `logcatch` binary: formats, gzip, headers from the environment, retries
+//! on 503 and 429 (`Retry-After`), dead letters on 400, a server that comes up late, a clean
+//! stop while retrying, and configs `validate` refuses.
+
+mod common;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use common::{Scratch, bin, wait_until};
+
+/// One request the server received.
+#[derive(Debug, Clone)]
+struct Request {
+    at: Instant,
+    headers: HeaderMap,
+    /// The body, gunzipped when it came with `Content-Encoding: gzip`.
+    body: Vec<u8>,
+    /// What the server answered.
+    status: u16,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The events in the body (NDJSON or a JSON array), by their JSON objects.
+    fn events(&self) -> Vec<serde_json::Value> {
+        if self.body.first() == Some(&b'[') {
+            let v: serde_json::Value = serde_json::from_slice(&self.body).expect("a JSON array");
+            return v.as_array().unwrap().clone();
+        }
+        assert!(self.body.ends_with(b"\n"), "NDJSON ends with a newline");
+        self.body
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).expect("one JSON object per line"))
+            .collect()
+    }
+
+    /// The numbers of the `line N` messages in the body.
+    fn numbers(&self) -> Vec<u64> {
+        self.events()
+            .iter()
+            .map(|e| number(e["message"].as_str().expect("a message")))
+            .collect()
+    }
+}
+
+fn number(message: &str) -> u64 {
+    message
+        .strip_prefix("line ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected message {message:?}"))
+}
+
+/// The answer to a request: status, extra headers, body.
+type Reply = (u16, Vec<(&'static str, &'static str)>, &'static str);
+/// Decides the answer to request number `n` (0-based) with (decoded) body `body`.
+type Answer = dyn Fn(usize, &[u8]) -> Reply + Send + Sync;
+
+struct ServerState {
+    requests: Mutex<Vec<Request>>,
+    answer: Box<Answer>,
+}
+
+/// An HTTP server on 127.0.0.1 in a thread of its own; stopped when dropped.
+struct Server {
+    addr: SocketAddr,
+    state: Arc<ServerState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// A server on a free port answering with `answer`.
+    fn start(answer: impl Fn(usize, &[u8]) -> Reply + Send + Sync + 'static) -> Server {
+        Server::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), Box::new(answer))
+    }
+
+    /// A server that takes everything.
+    fn ok() -> Server {
+        Server::start(|_, _| (200, vec![], "{}"))
+    }
+
+    fn start_on(listener: TcpListener, answer: Box<Answer>) -> Server {
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(ServerState {
+            requests: Mutex::new(Vec::new()),
+            answer,
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(state.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        Server {
+            addr,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/ingest", self.addr)
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Numbers of the events in the requests answered 2xx, in arrival order.
+    fn delivered(&self) -> Vec<u64> {
+        self.requests()
+            .iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .flat_map(|r| r.numbers())
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn record(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .expect("a gzip body");
+        out
+    } else {
+        body.to_vec()
+    };
+    let mut requests = state.requests.lock().unwrap();
+    let (status, extra, text) = (state.answer)(requests.len(), &body);
+    requests.push(Request {
+        at: Instant::now(),
+        headers,
+        body,
+        status,
+    });
+    let mut response = (StatusCode::from_u16(status).unwrap(), text).into_response();
+    for (name, value) in extra {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}
+
+/// Writes `line 0` .. `line n-1` to `in.log`.
+fn input(s: &Scratch, n: u64) {
+    let text: String = (0..n).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(s.path("in.log"), text).unwrap();
+}
+
+/// A pipeline from `in.log` to the `http` sink with `sink` options (YAML lines indented
+/// under the sink), batches of at most `max_events`.
+fn config(s: &Scratch, url: &str, max_events: usize, sink: &str) -> std::path::PathBuf {
+    s.config(&format!(
+        "data_dir: data
+shutdown_timeout: 2s
+pipelines:
+  p:
+    sources:
+      - {{ type: file, include: [in.log] }}
+    batch: {{ max_events: {max_events} }}
+    sinks:
+      - type: http
+        url: \"{url}\"
+        retry_initial_backoff: 50ms
+        retry_max_backoff: 500ms
+{sink}"
+    ))
+}
+
+/// Runs `logcatch run --once` with extra environment; returns (success, stderr).
+fn run_once(config: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let out = command(config, env).output().expect("run logcatch");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn command(config: &Path, env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(["run", "--once", "-c"])
+        .arg(config)
+        .env("LOGCATCH_LOG", "info")
+        // Requests to 127.0.0.1 must not go through a proxy of the machine running the tests.
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("ALL_PROXY")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    c
+}
+
+/// The sink's counters from its `component stopped` log line: name → value.
+fn sink_counter(log: &str, name: &str) -> u64 {
+    let line = log
+        .lines()
+        .find(|l| l.contains("component stopped") && l.contains("sinks[0]"))
+        .unwrap_or_else(|| panic!("no `component stopped` line for the sink:\n{log}"));
+    common::http::field(line, name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name}= in {line}"))
+}
+
+/// Every number in 0..n exactly once.
+fn assert_exactly_once(mut got: Vec<u64>, n: u64) {
+    got.sort_unstable();
+    assert_eq!(got, (0..n).collect::<Vec<_>>(), "each line exactly once");
+}
+
+#[test]
+fn ndjson_with_headers_from_the_environment_arrives_exactly_once() {
+    let server = Server::ok();
+    let s = Scratch::new();
+    input(&s, 500);
+    let cfg = config(
+        &s,
+        &server.url(),
+        64,
+        "        headers:\n          Authorization: \"Bearer ${LOGCATCH_TEST_TOKEN}\"\n          X-Scope: logs\n",
+    );
+    let (ok, log) = run_once(&cfg, &[("LOGCATCH_TEST_TOKEN", "s3cret-t0ken")]);
+    assert!(ok, "{log}");
+    assert!(!log.contains("s3cret"), "a header value was logged:\n{log}");
+    let requests = server.requests();
+    assert!(
+        requests.len() >= 8,
+        "batches of 64: {} requests",
+        requests.len()
+    );
+    for r in &requests {
+        assert_eq!(r.header("authorization"), Some("Bearer s3cret-t0ken"));
+        assert_eq!(r.header("x-scope"), Some("logs"));
+        assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+        assert_eq!(r.header("content-encoding"), None);
+        let e = &r.events()[0];
+        assert!(e["source"].as_str().unwrap().ends_with("in.log"), "{e}");
+        assert!(e["timestamp"].is_string() && e["offset"].is_u64(), "{e}");
+    }
+    assert_exactly_once(server.delivered(), 500);
+}
+
+#[test]
+fn json_array_and_gzip_arrive_exactly_once_split_to_the_body_limit() {
+    for (format, compression) in [
+        ("json_array", "gzip"),
+        ("ndjson", "gzip"),
+        ("json_array", "none"),
+    ] {
+        let server = Server::ok();
+        let s = Scratch::new();
+        input(&s, 300);
+        let sink = format!(
+            "        format: {format}\n        compression: {compression}\n        max_body_bytes: 4KiB\n"
+        );
+        let (ok, log) = run_once(&config(&s, &server.url(), 1000, &sink), &[]);
+        assert!(ok, "{format}/{compression}: {log}");
+        let requests = server.requests();
+        // 300 events of ~110 bytes do not fit in one 4 KiB body.
+        assert!(requests.len() >= 8, "{format}: {} requests", requests.len());
+        for r in &requests {
+            assert!(
+                r.body.len() <= 4096,
+                "{format}: a body of {} bytes",
+                r.body.len()
+            );
+            let gzip = (compression == "gzip").then_some("gzip");
+            assert_eq!(r.header("content-encoding"), gzip);
+            let json = if format == "json_array" {
+                "application/json"
+            } else {
+                "application/x-ndjson"
+            };
+            assert_eq!(r.header("content-type"), Some(json));
+            assert_eq!(r.body.first() == Some(&b'['), format == "json_array");
+        }
+        assert_exactly_once(server.delivered(), 300);
+    }
+}
+
+#[test]
+fn a_server_answering_503_is_retried_until_it_takes_everything() {
+    let server = Server::start(|n, _| {
+        if n < 4 {
+            (503, vec![], "overloaded")
+        } else {
+            (200, vec![], "{}")
+        }
+    });
+    let s = Scratch::new();
+    input(&s, 200);
+    let (ok, log) = run_once(&config(&s, &server.url(), 1000, ""), &[]);
+    assert!(ok, "{log}");
+    let requests = server.requests();
+    assert_eq!(requests.iter().filter(|r| r.status == 503).count(), 4);
+    // The refused body was sent again as it was.
+    assert_eq!(requests[0].body, requests[4].body);
+    assert_exactly_once(server.delivered(), 200);
+    assert!(
+        log.contains("HTTP 503 Service Unavailable: overloaded; the batch is kept and retried"),
+        "{log}"
+    );
+    assert_eq!(
+        sink_counter(&log, "errors"),
+        4,
+        "each failed attempt is counted"
+    );
+    assert_eq!(sink_counter(&log, "events"), 200);
+    assert!(log.contains("retry_in_ms="), "{log}");
+}
+
+#[test]
+fn a_429_with_retry_after_is_honoured() {
+    let server = Server::start(|n, _| {
+        if n == 0 {
+            (429, vec![("retry-after", "1")], "slow down")
+        } else {
+            (200, vec![], "{}")
+        }
+    });
+    let s = Scratch::new();
+    input(&s, 50);
+    let (ok, log) = run_once(&config(&s, &server.url(), 1000, ""), &[]);
+    assert!(ok, "{log}");
+    let requests = server.requests();
+    assert_eq!(requests[0].status, 429);
+    let waited = requests[1].at - requests[0].at;
+    assert!(
+        waited >= Duration::from_secs(1),
+        "retried after {waited:?}, before Retry-After"
+    );
+    assert_exactly_once(server.delivered(), 50);
+}
+
+#[test]
+fn a_400_goes_to_the_dead_letter_file_and_the_run_goes_on() {
+    let server = Server::start(|n, _| {
+        if n == 0 {
+            (400, vec![], "{\"error\":\"mapper_parsing_exception\"}")
+        } else {
+            (200, vec![], "{}")
+        }
+    });
+    let s = Scratch::new();
+    input(&s, 300);
+    let (ok, log) = run_once(
+        &config(
+            &s,
+            &server.url(),
+            100,
+            "        headers: { X-Api-Key: k3y-v4lue }\n",
+        ),
+        &[],
+    );
+    assert!(ok, "{log}");
+    assert!(
+        !log.contains("k3y-v4lue"),
+        "a header value was logged:\n{log}"
+    );
+    let refused = server.requests()[0].numbers();
+    assert!(!refused.is_empty());
+    let dead =
+        std::fs::read_to_string(s.path("data/dead_letter/p.ndjson")).expect("a dead-letter file");
+    let dead: Vec<serde_json::Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(dead.len(), refused.len());
+    for d in &dead {
+        let reason = d["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("HTTP 400 Bad Request") && reason.contains("mapper_parsing_exception"),
+            "{reason}"
+        );
+        assert_eq!(d["plugin"], "http");
+        assert_eq!(d["pipeline"], "p");
+    }
+    let dead_numbers: Vec<u64> = dead
+        .iter()
+        .map(|d| number(d["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(dead_numbers, refused);
+    // Everything else was delivered: every line is in exactly one place.
+    let mut all = server.delivered();
+    all.extend(dead_numbers);
+    assert_exactly_once(all, 300);
+    assert!(
+        log.contains("the server refused the data: HTTP 400 Bad Request"),
+        "{log}"
+    );
+    assert_eq!(sink_counter(&log, "dead_lettered"), refused.len() as u64);
+    assert_eq!(sink_counter(&log, "errors"), 1);
+}
+
+#[test]
+fn a_413_splits_the_body_until_the_server_takes_it() {
+    // The server takes at most 10 events per request.
+    let server = Server::start(|_, body| {
+        if body.iter().filter(|&&c| c == b'\n').count() > 10 {
+            (413, vec![], "too large")
+        } else {
+            (200, vec![], "{}")
+        }
+    });
+    let s = Scratch::new();
+    input(&s, 100);
+    let (ok, log) = run_once(&config(&s, &server.url(), 100, ""), &[]);
+    assert!(ok, "{log}");
+    assert!(server.requests().iter().any(|r| r.status == 413));
+    assert_exactly_once(server.delivered(), 100);
+    assert!(
+        !s.path("data/dead_letter/p.ndjson").exists(),
+        "nothing was dead-lettered"
+    );
+}
+
+#[test]
+fn a_server_that_comes_up_late_gets_everything() {
+    // A port nobody listens on yet; it is bound again below.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/ingest");
+    let s = Scratch::new();
+    input(&s, 100);
+    let log_path = s.path("run.log");
+    let mut child: Child = command(&config(&s, &url, 1000, ""), &[])
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(30), || log()
+            .contains("the batch is kept and retried")),
+        "no retry while the server is down:\n{}",
+        log()
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "logcatch gave up:\n{}",
+        log()
+    );
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let server = Server::start_on(listener, Box::new(|_, _| (200, vec![], "{}")));
+    let status = wait_exit(&mut child, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no exit:\n{}", log()));
+    assert!(status.success(), "{}", log());
+    assert_exactly_once(server.delivered(), 100);
+    assert!(
+        log().contains("delivered again after retrying"),
+        "{}",
+        log()
+    );
+}
+
+#[test]
+fn sigterm_while_retrying_stops_without_acknowledging_and_a_restart_resends() {
+    let down = Server::start(|_, _| (503, vec![], ""));
+    let s = Scratch::new();
+    input(&s, 100);
+    let cfg = config(&s, &down.url(), 1000, "");
+    let daemon = s.start(&cfg);
+    assert!(
+        wait_until(Duration::from_secs(30), || daemon
+            .log()
+            .contains("HTTP 503")),
+        "{}",
+        daemon.log()
+    );
+    let log_path = daemon.log_path.clone();
+    let status = daemon.terminate();
+    assert!(status.success(), "exit {status:?}");
+    let log = std::fs::read_to_string(log_path).unwrap();
+    assert!(log.contains("drain timed out"), "{log}");
+    drop(down);
+
+    // Restarted against a working server: the batch was not acknowledged, so it comes again.
+    let up = Server::ok();
+    let cfg = config(&s, &up.url(), 1000, "");
+    let (ok, log) = run_once(&cfg, &[]);
+    assert!(ok, "{log}");
+    assert_exactly_once(up.delivered(), 100);
+}
+
+#[test]
+fn https_urls_speak_tls() {
+    // A plain-HTTP server behind an https:// URL: the client's TLS handshake (rustls) fails
+    // on the server's plain answer, and the batch is kept and retried.
+    let plain = Server::ok();
+    let s = Scratch::new();
+    input(&s, 10);
+    let url = plain.url().replace("http://", "https://");
+    let daemon = s.start(&config(&s, &url, 1000, ""));
+    assert!(
+        wait_until(Duration::from_secs(30), || daemon
+            .log()
+            .contains("received corrupt message")),
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.log().contains("the batch is kept and retried"));
+    assert!(daemon.terminate().success());
+    assert!(plain.requests().is_empty(), "no request got through");
+}
+
+#[test]
+fn bad_configs_are_refused_with_file_and_line() {
+    let s = Scratch::new();
+    let validate = |yaml: &str| {
+        let cfg = s.config(yaml);
+        let out = Command::new(bin())
+            .args(["validate", "-c"])
+            .arg(&cfg)
+            .env_remove("LOGCATCH_UNSET_TOKEN")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let base = "pipelines:\n  p:\n    sources: [{type: stdin}]\n    sinks:\n      - type: http\n";
+    let err = validate(&format!(
+        "{base}        url: http://127.0.0.1:9/x\n        headers:\n          Authorization: \"Bearer ${{LOGCATCH_UNSET_TOKEN}}\"\n"
+    ));
+    assert!(
+        err.contains("logcatch.yaml:8:34: environment variable `LOGCATCH_UNSET_TOKEN` is not set"),
+        "{err}"
+    );
+    let err = validate(&format!("{base}        url: ftp://example.com/x\n"));
+    assert!(
+        err.contains("logcatch.yaml:6:9: pipelines.p.sinks[0].url: scheme `ftp` is not supported"),
+        "{err}"
+    );
+    let err = validate(&format!("{base}        url: not a url\n"));
+    assert!(
+        err.contains("logcatch.yaml:6:9: pipelines.p.sinks[0].url: not a valid URL"),
+        "{err}"
+    );
+    let err = validate(&format!(
+        "{base}        url: http://h/\n        timout: 5s\n"
+    ));
+    assert!(
+        err.contains("logcatch.yaml:7:9: pipelines.p.sinks[0].timout: unknown field `timout`"),
+        "{err}"
+    );
+    let err = validate(&format!(
+        "{base}        url: http://h/\n        headers: {{ \"Bad Name\": x }}\n"
+    ));
+    assert!(
+        err.contains("logcatch.yaml:7:20: pipelines.p.sinks[0].headers.Bad Name:"),
+        "{err}"
+    );
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
