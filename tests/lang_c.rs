@@ -8,29 +8,18 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Scratch, bin, guest, lines, repo};
+use common::{Scratch, bin, guest, lines, repo, run_ok};
 
-/// Runs `cmd` in `dir` with the C toolchain's directory and the binary under test in its
-/// environment; returns its stdout and stderr, failing the test when it fails.
+/// Runs `cmd args` in `dir` with the C toolchain's directory and the binary under test in
+/// its environment.
 fn run(dir: &Path, cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .current_dir(dir)
-        .env("LOGCATCH_C_TOOLS", repo().join("target/c-tools"))
-        .env("LOGCATCH", bin())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed in {}:\n{text}",
-        dir.display()
-    );
-    text
+    let tools = repo().join("target/c-tools");
+    run_ok(
+        dir,
+        cmd,
+        args,
+        &[("LOGCATCH_C_TOOLS", &tools), ("LOGCATCH", Path::new(bin()))],
+    )
 }
 
 /// The C drop_debug component, built by its build.sh (which installs the toolchain first,

@@ -6,37 +6,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{Scratch, bin, lines, repo};
-
-/// Runs `cmd` with `args` in `dir` (with `env`); returns its output, panicking on failure.
-fn run(dir: &Path, cmd: &Path, args: &[&str], env: &[(&str, &Path)]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", cmd.display()));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed in {}:\n{text}",
-        cmd.display(),
-        dir.display()
-    );
-    text
-}
+use common::{Scratch, bin, lines, repo, run_ok as run};
 
 /// The js-parse-json component, built by its build.sh (a no-op when nothing changed).
 fn parse_json_wasm() -> PathBuf {
     run(
         &repo(),
-        &repo().join("examples/js-parse-json/build.sh"),
+        repo().join("examples/js-parse-json/build.sh"),
         &[],
         &[],
     );
@@ -136,7 +113,7 @@ fn a_new_js_plugin_builds_passes_its_tests_and_runs_in_a_pipeline() {
     // of a fresh `npm ci`) and checks it against testdata/ with `logcatch filter`.
     let built = run(
         &project,
-        &project.join("build.sh"),
+        project.join("build.sh"),
         &[],
         &[
             ("COMPONENTIZE_JS", &componentize),

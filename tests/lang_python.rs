@@ -7,32 +7,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{Scratch, bin, guest, repo};
-
-/// Runs `cmd args` in `dir` with `envs`; panics with its output unless it succeeds.
-fn run(dir: &Path, cmd: &Path, args: &[&str], envs: &[(&str, &Path)]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .current_dir(dir)
-        .envs(envs.iter().copied())
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", cmd.display()));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed in {}:\n{text}",
-        cmd.display(),
-        dir.display()
-    );
-    text
-}
+use common::{Scratch, bin, guest, repo, run_ok as run};
 
 /// The python-redact component, built (once per test process) by its build.sh, which
 /// skips the build when its inputs did not change.
@@ -42,7 +19,7 @@ fn redact_py() -> PathBuf {
         .get_or_init(|| {
             run(
                 &repo(),
-                &repo().join("examples/python-redact/build.sh"),
+                repo().join("examples/python-redact/build.sh"),
                 &[],
                 &[],
             );
@@ -172,7 +149,7 @@ fn after_parse_access_both_redacts_mask_the_same_attributes() {
 fn a_new_python_plugin_builds_passes_its_tests_and_runs_in_a_pipeline() {
     // The toolchain build.sh would install into the project's .venv: the repository's
     // pinned one, shared (the scaffold's unit test checks both pin the same version).
-    run(&repo(), &repo().join("sdk/python/install-tools"), &[], &[]);
+    run(&repo(), repo().join("sdk/python/install-tools"), &[], &[]);
     let venv = repo().join("target/python-tools");
 
     let s = Scratch::new();
@@ -197,7 +174,7 @@ fn a_new_python_plugin_builds_passes_its_tests_and_runs_in_a_pipeline() {
     // build.sh builds the component and checks it against testdata/ with `logcatch filter`.
     let built = run(
         &project,
-        &project.join("build.sh"),
+        project.join("build.sh"),
         &[],
         &[
             ("COMPONENTIZE_PY_VENV", &venv),

@@ -6,28 +6,21 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Scratch, bin, lines, repo};
+use common::{Scratch, bin, lines, repo, run_ok};
 
-/// Runs `cmd` in `dir`, sharing one target directory across runs so dependencies compile once.
+/// Runs `cmd args` in `dir`, sharing one target directory across runs so dependencies
+/// compile once.
 fn run(dir: &Path, cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", repo().join("target/plugin-new"))
-        .env("LOGCATCH", bin())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed in {}:\n{text}",
-        dir.display()
-    );
-    text
+    let target = repo().join("target/plugin-new");
+    run_ok(
+        dir,
+        cmd,
+        args,
+        &[
+            ("CARGO_TARGET_DIR", &target),
+            ("LOGCATCH", Path::new(bin())),
+        ],
+    )
 }
 
 #[test]

@@ -119,19 +119,10 @@ mod tests {
         // The committed bindings are those of the vendored contract (build-component checks).
         let sha = read("sdk/gen/logcatch.wit.sha256");
         assert_eq!(sha.trim().len(), 64);
-        for script in ["build.sh", "test", "sdk/build-component"] {
-            let mode = std::os::unix::fs::PermissionsExt::mode(
-                &std::fs::metadata(at.join(script)).unwrap().permissions(),
-            );
-            assert_eq!(mode & 0o111, 0o111, "{script} is not executable");
-        }
-        for f in &files {
-            let text = std::fs::read_to_string(f).unwrap();
-            assert!(
-                !text.contains("{{"),
-                "{} has a placeholder left",
-                f.display()
-            );
-        }
+        crate::scaffold::testing::assert_executable(
+            &at,
+            &["build.sh", "test", "sdk/build-component"],
+        );
+        crate::scaffold::testing::assert_no_placeholders(&files);
     }
 }

@@ -107,13 +107,6 @@ mod tests {
                 "{pin}"
             );
         }
-        for f in &files {
-            let text = std::fs::read_to_string(f).unwrap();
-            assert!(
-                !text.contains("{{"),
-                "{} has a placeholder left",
-                f.display()
-            );
-        }
+        crate::scaffold::testing::assert_no_placeholders(&files);
     }
 }

@@ -118,6 +118,36 @@ fn write(path: &Path, text: &str, exec: bool) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Checks the language modules' tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::{Path, PathBuf};
+
+    /// Fails when a generated file still holds a `{{placeholder}}`.
+    pub fn assert_no_placeholders(files: &[PathBuf]) {
+        for f in files {
+            let text = std::fs::read_to_string(f).unwrap();
+            assert!(
+                !text.contains("{{"),
+                "{} has a placeholder left",
+                f.display()
+            );
+        }
+    }
+
+    /// Fails unless each of `scripts` (paths in the project `at`) is executable.
+    pub fn assert_executable(at: &Path, scripts: &[&str]) {
+        use std::os::unix::fs::PermissionsExt;
+        for script in scripts {
+            let mode = std::fs::metadata(at.join(script))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o111, 0o111, "{script} is not executable");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,31 +160,5 @@ mod tests {
         for good in ["drop-health", "redact_v2", "x"] {
             assert!(check_name(good).is_ok(), "{good:?}");
         }
-    }
-
-    #[test]
-    fn a_rust_project_has_the_contract_the_sdk_and_no_placeholders() {
-        let dir = tempfile::tempdir().unwrap();
-        let at = dir.path().join("drop-health");
-        let files = new_plugin(Lang::Rust, "drop-health", &at).unwrap();
-        assert!(files.len() >= 16);
-        let read = |p: &str| std::fs::read_to_string(at.join(p)).unwrap();
-        assert_eq!(read("wit/logcatch.wit"), WIT);
-        assert!(read("Cargo.toml").contains("name = \"drop-health\""));
-        assert!(read("build.sh").contains("release/drop_health.wasm"));
-        // The SDK finds the contract where the project puts it.
-        assert!(read("sdk/logcatch-plugin/src/lib.rs").contains("path: \"../../wit\""));
-        for f in &files {
-            let text = std::fs::read_to_string(f).unwrap();
-            assert!(
-                !text.contains("{{"),
-                "{} has a placeholder left",
-                f.display()
-            );
-        }
-        assert!(matches!(
-            new_plugin(Lang::Rust, "drop-health", &at),
-            Err(ScaffoldError::Exists(_))
-        ));
     }
 }

@@ -110,19 +110,7 @@ mod tests {
             pin(include_str!("../../sdk/python/requirements-build.txt"))
         );
         assert!(pin(&read("requirements.txt")).is_some());
-        for f in &files {
-            let text = std::fs::read_to_string(f).unwrap();
-            assert!(
-                !text.contains("{{"),
-                "{} has a placeholder left",
-                f.display()
-            );
-        }
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(at.join("build.sh"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o111, 0o111, "build.sh is executable");
+        crate::scaffold::testing::assert_no_placeholders(&files);
+        crate::scaffold::testing::assert_executable(&at, &["build.sh"]);
     }
 }

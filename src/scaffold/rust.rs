@@ -57,3 +57,27 @@ pub(super) fn files(fill: &dyn Fn(&str) -> String) -> Vec<File> {
     }
     files
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scaffold::{Lang, ScaffoldError, WIT, new_plugin};
+
+    #[test]
+    fn a_rust_project_has_the_contract_the_sdk_and_no_placeholders() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("drop-health");
+        let files = new_plugin(Lang::Rust, "drop-health", &at).unwrap();
+        assert!(files.len() >= 16);
+        let read = |p: &str| std::fs::read_to_string(at.join(p)).unwrap();
+        assert_eq!(read("wit/logcatch.wit"), WIT);
+        assert!(read("Cargo.toml").contains("name = \"drop-health\""));
+        assert!(read("build.sh").contains("release/drop_health.wasm"));
+        // The SDK finds the contract where the project puts it.
+        assert!(read("sdk/logcatch-plugin/src/lib.rs").contains("path: \"../../wit\""));
+        crate::scaffold::testing::assert_no_placeholders(&files);
+        assert!(matches!(
+            new_plugin(Lang::Rust, "drop-health", &at),
+            Err(ScaffoldError::Exists(_))
+        ));
+    }
+}

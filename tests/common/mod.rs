@@ -7,6 +7,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// Runs `cmd args` in `dir` with `envs` added; returns its stdout and stderr, and fails the
+/// test with them unless it succeeds (build scripts, generated projects' tests).
+pub fn run_ok(
+    dir: &Path,
+    cmd: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    envs: &[(&str, &Path)],
+) -> String {
+    let cmd = cmd.as_ref();
+    let out = Command::new(cmd)
+        .args(args)
+        .current_dir(dir)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", cmd.display()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed in {}:\n{text}",
+        cmd.display(),
+        dir.display()
+    );
+    text
+}
+
 /// The binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_logcatch")
