@@ -141,6 +141,9 @@ struct Running {
     swaps: std::sync::mpsc::Sender<Swap>,
     /// The plugin of each filter, as last loaded (a swap replaces it).
     filters: Vec<Arc<WasmFilter>>,
+    /// The files of its WebAssembly sinks: a change to one reloads the config, which
+    /// restarts this pipeline (from its checkpoints) with the new sink.
+    sink_plugins: Vec<PathBuf>,
     /// Distinguishes incarnations of one name in `ended` messages.
     generation: u64,
 }
@@ -237,7 +240,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
                 let _ = req.reply.send(outcome);
             }
             Some(path) = recv_opt(&mut watch_rx) => {
-                if Some(&path) == config_file.as_ref() {
+                if Some(&path) == config_file.as_ref() || d.uses_sink_plugin(&path) {
                     pending_config = true;
                 } else if d.uses_plugin(&path) {
                     pending_plugins.insert(path);
@@ -305,6 +308,7 @@ impl Daemon {
             plugins: p.plugin_hashes(),
         };
         let filters = p.filters.iter().map(|f| f.filter.clone()).collect();
+        let sink_plugins = p.wasm_sinks.iter().map(|s| s.path.clone()).collect();
         let (sources, sinks) = (p.sources.len(), p.sinks.len());
         let stop = self.shutdown.child_token();
         let RunningPipeline {
@@ -351,6 +355,7 @@ impl Daemon {
                 ledgers,
                 swaps,
                 filters,
+                sink_plugins,
                 generation,
             },
         );
@@ -469,13 +474,24 @@ impl Daemon {
             .any(|f| resolved(&f.path).as_deref() == Some(path))
     }
 
-    /// Watches the config file's and the plugins' directories.
+    /// Whether a running pipeline has a WebAssembly sink from the file `path` (resolved).
+    fn uses_sink_plugin(&self, path: &Path) -> bool {
+        self.running
+            .values()
+            .flat_map(|r| &r.sink_plugins)
+            .any(|p| resolved(p).as_deref() == Some(path))
+    }
+
+    /// Watches the config file's and the plugins' (filters' and sinks') directories.
     fn rewatch(&self, watcher: Option<&mut Watcher>, config: Option<&Path>) {
         let Some(w) = watcher else { return };
         let plugins: Vec<PathBuf> = self
             .running
             .values()
-            .flat_map(|r| r.filters.iter().map(|f| f.path.clone()))
+            .flat_map(|r| {
+                let filters = r.filters.iter().map(|f| f.path.clone());
+                filters.chain(r.sink_plugins.iter().cloned())
+            })
             .collect();
         w.watch_dirs_of(
             config

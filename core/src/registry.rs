@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use crate::config::{
     ApiConfig, BatchConfig, CheckpointConfig, ComponentConfig, ConfigError, ConfigErrors, Loaded,
-    PipelineConfig,
+    PipelineConfig, SinkConfig, WasmSinkOptions,
 };
 use crate::plugin::{Options, OptionsError, Sink, Source};
+use crate::wasm::allow::AllowedHost;
 use crate::wasm::filter::Instance;
-use crate::wasm::{OnError, WasmFilter};
+use crate::wasm::{OnError, WasmFilter, WasmSink, WasmSinkPlugin};
 
 /// Builds a plugin of kind `T` from its options.
 pub type Factory<T> = fn(&Options<'_>) -> Result<Arc<T>, OptionsError>;
@@ -58,6 +59,8 @@ pub struct PipelinePlan {
     pub on_error: OnError,
     /// Sinks, in config order.
     pub sinks: Vec<Component<dyn Sink>>,
+    /// The WebAssembly sinks among them, in order (for their content hashes).
+    pub wasm_sinks: Vec<Arc<WasmSink>>,
     /// Batch cutting.
     pub batch: BatchConfig,
     /// The pipeline as written (with `${VAR}` expanded): with the plugins' content hashes,
@@ -66,9 +69,13 @@ pub struct PipelinePlan {
 }
 
 impl PipelinePlan {
-    /// Content hashes of its filter plugins, in order.
+    /// Content hashes of its filter plugins, in order, then of its sink plugins: a
+    /// reload after replacing a sink's `.wasm` restarts the pipeline with the new one.
     pub fn plugin_hashes(&self) -> Vec<u64> {
-        self.filters.iter().map(|f| f.filter.hash).collect()
+        let filters = self.filters.iter().map(|f| f.filter.hash);
+        filters
+            .chain(self.wasm_sinks.iter().map(|s| s.hash))
+            .collect()
     }
 }
 
@@ -129,13 +136,14 @@ impl Registry {
                 &mut errors,
             );
             let filters = load_filters(loaded, name, &p.filters, &cache, &mut errors);
-            let sinks = build_all(loaded, name, "sinks", &p.sinks, &self.sinks, &mut errors);
+            let (sinks, wasm_sinks) = self.build_sinks(loaded, name, &p.sinks, &cache, &mut errors);
             pipelines.push(PipelinePlan {
                 name: name.clone(),
                 sources,
                 filters,
                 on_error: p.on_error,
                 sinks,
+                wasm_sinks,
                 batch: p.batch,
                 definition: p.clone(),
             });
@@ -155,6 +163,130 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Builds a pipeline's sinks in order: built-in ones by their `type:`, WebAssembly ones
+    /// (`wasm:`) loaded and initialised like filters. Returns the WebAssembly ones again.
+    fn build_sinks(
+        &self,
+        loaded: &Loaded,
+        pipeline: &str,
+        sinks: &[SinkConfig],
+        cache_dir: &std::path::Path,
+        errors: &mut Vec<ConfigError>,
+    ) -> (Vec<Component<dyn Sink>>, Vec<Arc<WasmSink>>) {
+        let (mut built, mut wasm) = (Vec::new(), Vec::new());
+        for (i, c) in sinks.iter().enumerate() {
+            let id = format!("sinks[{i}]");
+            let sink = match (&c.kind, &c.wasm) {
+                (Some(kind), None) => {
+                    let native = ComponentConfig {
+                        kind: kind.clone(),
+                        options: c.options.clone(),
+                    };
+                    build_one(loaded, pipeline, id, &native, &self.sinks, errors)
+                }
+                (None, Some(path)) => {
+                    let at = format!("pipelines.{pipeline}.{id}");
+                    load_wasm_sink(loaded, pipeline, &at, path, &c.options, cache_dir, errors).map(
+                        |(plugin, sink)| {
+                            wasm.push(sink);
+                            Component {
+                                id,
+                                kind: format!("wasm:{}", plugin.sink().name),
+                                plugin: plugin as Arc<dyn Sink>,
+                            }
+                        },
+                    )
+                }
+                // Refused by config validation.
+                _ => None,
+            };
+            built.extend(sink);
+        }
+        (built, wasm)
+    }
+}
+
+/// Loads a WebAssembly sink at `path` with its options, starting one instance (`init`), or
+/// records why it cannot be used.
+fn load_wasm_sink(
+    loaded: &Loaded,
+    pipeline: &str,
+    at: &str,
+    path: &std::path::Path,
+    options: &serde_yaml::Mapping,
+    cache_dir: &std::path::Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(Arc<WasmSinkPlugin>, Arc<WasmSink>)> {
+    let opts = Options {
+        map: options,
+        base_dir: &loaded.base_dir,
+        pipeline,
+    };
+    let o: WasmSinkOptions = match opts.parse() {
+        Ok(o) => o,
+        Err(e) => {
+            errors.push(loaded.error_at(&format!("{at}.{}", e.field), e.message));
+            return None;
+        }
+    };
+    let mut hosts = Vec::new();
+    for (j, entry) in o.allow_hosts.iter().enumerate() {
+        match AllowedHost::parse(entry) {
+            Ok(h) => hosts.push(h),
+            Err(why) => errors.push(loaded.error_at(&format!("{at}.allow_hosts[{j}]"), why)),
+        }
+    }
+    if hosts.len() < o.allow_hosts.len() {
+        return None;
+    }
+    let config_json = config_json(loaded, at, o.config.as_ref(), errors)?;
+    let path = opts.resolve(path);
+    match WasmSink::load(&path, config_json, o.limits.into(), hosts.into(), cache_dir) {
+        Ok((sink, instance)) => {
+            tracing::debug!(pipeline, plugin = %sink.name, cached = sink.cached, "sink plugin loaded");
+            let plugin = Arc::new(WasmSinkPlugin::new(sink, Some(instance)));
+            let sink = plugin.sink().clone();
+            Some((plugin, sink))
+        }
+        Err(e) => {
+            errors.push(loaded.error_at(&format!("{at}.{}", wasm_error_field(&e)), e.to_string()));
+            None
+        }
+    }
+}
+
+/// The field a plugin load error is about.
+fn wasm_error_field(e: &crate::wasm::WasmError) -> &'static str {
+    match e {
+        crate::wasm::WasmError::Limits(_) => "limits",
+        crate::wasm::WasmError::Init { .. } => "config",
+        _ => "wasm",
+    }
+}
+
+/// A plugin's `config:` block as JSON (`{}` when absent), or records why it cannot be.
+fn config_json(
+    loaded: &Loaded,
+    at: &str,
+    config: Option<&serde_yaml::Value>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
+    match config {
+        None => Some("{}".to_owned()),
+        Some(v) => match serde_json::to_string(v) {
+            Ok(json) => Some(json),
+            Err(e) => {
+                errors.push(loaded.error_at(
+                    &format!("{at}.config"),
+                    format!("cannot be passed as JSON: {e}"),
+                ));
+                None
+            }
+        },
+    }
+}
+
 fn load_filters(
     loaded: &Loaded,
     pipeline: &str,
@@ -165,18 +297,8 @@ fn load_filters(
     let mut plans = Vec::new();
     for (i, f) in filters.iter().enumerate() {
         let at = format!("pipelines.{pipeline}.filters[{i}]");
-        let config_json = match &f.config {
-            None => "{}".to_owned(),
-            Some(v) => match serde_json::to_string(v) {
-                Ok(json) => json,
-                Err(e) => {
-                    errors.push(loaded.error_at(
-                        &format!("{at}.config"),
-                        format!("cannot be passed as JSON: {e}"),
-                    ));
-                    continue;
-                }
-            },
+        let Some(config_json) = config_json(loaded, &at, f.config.as_ref(), errors) else {
+            continue;
         };
         let path = if f.wasm.is_absolute() {
             f.wasm.clone()
@@ -192,12 +314,9 @@ fn load_filters(
                 });
             }
             Err(e) => {
-                let field = match e {
-                    crate::wasm::WasmError::Limits(_) => "limits",
-                    crate::wasm::WasmError::Init { .. } => "config",
-                    _ => "wasm",
-                };
-                errors.push(loaded.error_at(&format!("{at}.{field}"), e.to_string()));
+                errors.push(
+                    loaded.error_at(&format!("{at}.{}", wasm_error_field(&e)), e.to_string()),
+                );
             }
         }
     }
@@ -212,43 +331,64 @@ fn build_all<T: ?Sized>(
     factories: &BTreeMap<&'static str, Factory<T>>,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<Component<T>> {
-    let mut built = Vec::new();
-    for (i, c) in components.iter().enumerate() {
-        let id = format!("{section}[{i}]");
-        let at = format!("pipelines.{pipeline}.{id}");
-        let Some(factory) = factories.get(c.kind.as_str()) else {
-            let known: Vec<_> = factories.keys().copied().collect();
-            errors.push(loaded.error_at(
-                &format!("{at}.type"),
-                format!(
-                    "unknown {} type `{}`, expected one of {}",
-                    &section[..section.len() - 1],
-                    c.kind,
-                    known.join(", ")
-                ),
-            ));
-            continue;
-        };
-        let options = Options {
-            map: &c.options,
-            base_dir: &loaded.base_dir,
-            pipeline,
-        };
-        match factory(&options) {
-            Ok(plugin) => built.push(Component {
-                id,
-                kind: c.kind.clone(),
-                plugin,
-            }),
-            Err(e) => {
-                let path = if e.field.is_empty() {
-                    at
+    components
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let id = format!("{section}[{i}]");
+            build_one(loaded, pipeline, id, c, factories, errors)
+        })
+        .collect()
+}
+
+/// Builds component `id` (`sources[0]`) from its `type:` and options.
+fn build_one<T: ?Sized>(
+    loaded: &Loaded,
+    pipeline: &str,
+    id: String,
+    c: &ComponentConfig,
+    factories: &BTreeMap<&'static str, Factory<T>>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Component<T>> {
+    let at = format!("pipelines.{pipeline}.{id}");
+    let Some(factory) = factories.get(c.kind.as_str()) else {
+        let known: Vec<_> = factories.keys().copied().collect();
+        let section = id.split('[').next().unwrap_or("sources");
+        errors.push(loaded.error_at(
+            &format!("{at}.type"),
+            format!(
+                "unknown {} type `{}`, expected one of {}{}",
+                &section[..section.len() - 1],
+                c.kind,
+                known.join(", "),
+                if section == "sinks" {
+                    " (or `wasm:` for a WebAssembly sink)"
                 } else {
-                    format!("{at}.{}", e.field)
-                };
-                errors.push(loaded.error_at(&path, e.message));
-            }
+                    ""
+                }
+            ),
+        ));
+        return None;
+    };
+    let options = Options {
+        map: &c.options,
+        base_dir: &loaded.base_dir,
+        pipeline,
+    };
+    match factory(&options) {
+        Ok(plugin) => Some(Component {
+            id,
+            kind: c.kind.clone(),
+            plugin,
+        }),
+        Err(e) => {
+            let path = if e.field.is_empty() {
+                at
+            } else {
+                format!("{at}.{}", e.field)
+            };
+            errors.push(loaded.error_at(&path, e.message));
+            None
         }
     }
-    built
 }

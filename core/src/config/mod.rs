@@ -16,7 +16,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use locate::Locator;
 pub use model::{
     ApiConfig, BatchConfig, CheckpointConfig, ComponentConfig, Config, FilterConfig,
-    PipelineConfig, is_valid_name,
+    PipelineConfig, SinkConfig, WasmSinkOptions, is_valid_name,
 };
 
 use std::path::{Path, PathBuf};

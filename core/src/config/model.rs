@@ -86,7 +86,7 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub on_error: crate::wasm::OnError,
     /// Where lines go; a batch is acknowledged once every sink has it.
-    pub sinks: Vec<ComponentConfig>,
+    pub sinks: Vec<SinkConfig>,
     /// How sources cut batches.
     #[serde(default)]
     pub batch: BatchConfig,
@@ -140,6 +140,37 @@ pub struct ComponentConfig {
     /// Every other field, checked by the plugin.
     #[serde(flatten)]
     pub options: serde_yaml::Mapping,
+}
+
+/// A sink: a built-in plugin (`type:` and its options) or a WebAssembly component
+/// (`wasm:`, with `config`, `limits` and `allow_hosts`, checked when the pipeline is built).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SinkConfig {
+    /// The built-in plugin, e.g. `file`, `http`; absent for a WebAssembly sink.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// The WebAssembly sink component, relative to the config file.
+    #[serde(default)]
+    pub wasm: Option<PathBuf>,
+    /// Every other field, checked by the plugin (or, with `wasm:`, by the WebAssembly host).
+    #[serde(flatten)]
+    pub options: serde_yaml::Mapping,
+}
+
+/// The options of a WebAssembly sink, beside `wasm:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmSinkOptions {
+    /// Passed to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: Option<serde_yaml::Value>,
+    /// Memory, time and fuel limits of each instance.
+    #[serde(default)]
+    pub limits: crate::wasm::SinkLimits,
+    /// The hosts (`host` for ports 80/443, or `host:port`) its outgoing HTTP may reach;
+    /// none by default.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -214,6 +245,18 @@ pub(super) fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             errors.push(
                 loaded.error_at(&format!("{at}.sinks"), "a pipeline needs at least one sink"),
             );
+        }
+        for (i, sink) in p.sinks.iter().enumerate() {
+            let why = match (&sink.kind, &sink.wasm) {
+                (Some(_), Some(_)) => {
+                    "give either `type:` (a built-in sink) or `wasm:` (a WebAssembly sink), not both"
+                }
+                (None, None) => {
+                    "missing field `type` (a built-in sink) or `wasm` (a WebAssembly sink)"
+                }
+                _ => continue,
+            };
+            errors.push(loaded.error_at(&format!("{at}.sinks[{i}]"), why));
         }
         if p.batch.max_events == 0 || p.batch.max_events > u32::MAX as usize {
             errors.push(loaded.error_at(

@@ -66,11 +66,13 @@ pub enum WasmError {
         /// The cause.
         message: String,
     },
-    /// The component does not fit the `filter-plugin` world of this logcatch.
-    #[error("{path} is not a logcatch filter: {message}")]
+    /// The component does not fit the world it is used as (`filter-plugin` or `sink-plugin`).
+    #[error("{path} is not a logcatch {kind}: {message}")]
     WrongWorld {
         /// The plugin file.
         path: PathBuf,
+        /// What it was to be: `filter` or `sink`.
+        kind: &'static str,
         /// The cause.
         message: String,
     },
@@ -138,37 +140,14 @@ impl WasmFilter {
         limits: Limits,
         cache_dir: &Path,
     ) -> Result<(WasmFilter, Instance), WasmError> {
-        if limits.memory > engine::MAX_MEMORY || limits.memory < (1 << 16) {
-            return Err(WasmError::Limits(format!(
-                "limits.memory must be between 64KiB and {}GiB",
-                engine::MAX_MEMORY >> 30
-            )));
-        }
-        if limits.timeout.is_zero() {
-            return Err(WasmError::Limits(
-                "limits.timeout must be more than zero".into(),
-            ));
-        }
-        let bytes = std::fs::read(path).map_err(|source| WasmError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let engine = engine::engine(limits.fuel.is_some());
-        let (component, cached) =
-            cache::load(cache_dir, engine, &bytes).map_err(|e| WasmError::Compile {
-                path: path.to_owned(),
-                message: one_line(&e),
-            })?;
+        let (bytes, engine, component, cached) = compile(path, &limits, cache_dir)?;
         let pre = link(engine, &component).map_err(|message| WasmError::WrongWorld {
             path: path.to_owned(),
+            kind: "filter",
             message,
         })?;
-        let name: Arc<str> = path
-            .file_stem()
-            .map_or("plugin".into(), |s| s.to_string_lossy())
-            .into();
         let filter = WasmFilter {
-            name,
+            name: plugin_name(path),
             path: path.to_owned(),
             hash: xxhash_rust::xxh3::xxh3_64(&bytes),
             cached,
@@ -244,32 +223,85 @@ impl WasmFilter {
     }
 }
 
-/// Links WASI (sandboxed) and the host import, and checks the component exports this
-/// logcatch's filter contract.
-fn link(engine: &Engine, component: &Component) -> Result<FilterPluginPre<HostState>, String> {
+/// Checks `limits`, reads the plugin at `path` and compiles it (or loads it from the cache
+/// in `cache_dir`) on the engine the limits call for.
+pub(super) fn compile(
+    path: &Path,
+    limits: &Limits,
+    cache_dir: &Path,
+) -> Result<(Vec<u8>, &'static Engine, Component, bool), WasmError> {
+    if limits.memory > engine::MAX_MEMORY || limits.memory < (1 << 16) {
+        return Err(WasmError::Limits(format!(
+            "limits.memory must be between 64KiB and {}GiB",
+            engine::MAX_MEMORY >> 30
+        )));
+    }
+    if limits.timeout.is_zero() {
+        return Err(WasmError::Limits(
+            "limits.timeout must be more than zero".into(),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|source| WasmError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let engine = engine::engine(limits.fuel.is_some());
+    let (component, cached) =
+        cache::load(cache_dir, engine, &bytes).map_err(|e| WasmError::Compile {
+            path: path.to_owned(),
+            message: one_line(&e),
+        })?;
+    Ok((bytes, engine, component, cached))
+}
+
+/// A plugin's name for logs and metrics: its file name without `.wasm`.
+pub(super) fn plugin_name(path: &Path) -> Arc<str> {
+    path.file_stem()
+        .map_or("plugin".into(), |s| s.to_string_lossy())
+        .into()
+}
+
+/// Why `component` does not export `contract` (`logcatch:plugin/<iface>@<version>`), or
+/// `None` when it does.
+pub(super) fn missing_export(
+    engine: &Engine,
+    component: &Component,
+    contract: &str,
+) -> Option<String> {
     let exports: Vec<String> = component
         .component_type()
         .exports(engine)
         .map(|(n, _)| n.to_owned())
         .collect();
-    if !exports.iter().any(|e| e == CONTRACT) {
-        let hint = match exports
+    if exports.iter().any(|e| e == contract) {
+        return None;
+    }
+    let unversioned = contract.split('@').next().unwrap_or(contract);
+    Some(
+        match exports
             .iter()
-            .find(|e| e.starts_with("logcatch:plugin/filter@"))
+            .find(|e| e.starts_with(&format!("{unversioned}@")))
         {
             Some(other) => format!(
-                "it exports `{other}`, built against another contract version; this logcatch speaks `{CONTRACT}`: rebuild it with the current SDK"
+                "it exports `{other}`, built against another contract version; this logcatch speaks `{contract}`: rebuild it with the current SDK"
             ),
             None => format!(
-                "it does not export `{CONTRACT}` (exports: {})",
+                "it does not export `{contract}` (exports: {})",
                 if exports.is_empty() {
                     "none".into()
                 } else {
                     exports.join(", ")
                 }
             ),
-        };
-        return Err(hint);
+        },
+    )
+}
+
+/// Links WASI (sandboxed) and the host import, and checks the component exports this
+/// logcatch's filter contract.
+fn link(engine: &Engine, component: &Component) -> Result<FilterPluginPre<HostState>, String> {
+    if let Some(why) = missing_export(engine, component, CONTRACT) {
+        return Err(why);
     }
     let mut linker: Linker<HostState> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| one_line(&e))?;
@@ -288,7 +320,7 @@ fn link(engine: &Engine, component: &Component) -> Result<FilterPluginPre<HostSt
 }
 
 /// A trap or error in one line, naming time and fuel limits plainly.
-fn describe(e: &wasmtime::Error, limits: &Limits) -> String {
+pub(super) fn describe(e: &wasmtime::Error, limits: &Limits) -> String {
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!("timed out (limits.timeout {:?})", limits.timeout),
         Some(Trap::OutOfFuel) => {
@@ -309,7 +341,8 @@ fn describe(e: &wasmtime::Error, limits: &Limits) -> String {
     }
 }
 
-fn one_line(e: &wasmtime::Error) -> String {
+/// An error and its causes on one line.
+pub(super) fn one_line(e: &wasmtime::Error) -> String {
     format!("{e:#}")
         .split_whitespace()
         .collect::<Vec<_>>()

@@ -1,5 +1,6 @@
 //! What each plugin store holds: WASI with no ambient authority, the memory limiter, and
-//! the host's `log` import. Guest stdout/stderr are captured into `tracing`.
+//! the host's `log` import (and, for sinks, wasi:http limited to the granted hosts). Guest
+//! stdout/stderr are captured into `tracing`.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,6 +10,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::allow::HttpGrant;
 
 use super::bindings::logcatch::plugin::{host, types::Level};
 
@@ -20,6 +24,9 @@ pub struct HostState {
     pub limits: StoreLimits,
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    /// The hosts wasi:http may reach: none unless [`HostState::with_http`] grants some.
+    grant: HttpGrant,
 }
 
 impl HostState {
@@ -49,6 +56,25 @@ impl HostState {
             limits,
             wasi,
             table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            grant: HttpGrant::default(),
+        }
+    }
+
+    /// Lets wasi:http requests through to the hosts of `grant` (used only if the linker
+    /// links wasi:http, which it does for sinks only).
+    pub fn with_http(mut self, grant: HttpGrant) -> Self {
+        self.grant = grant;
+        self
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.grant,
         }
     }
 }

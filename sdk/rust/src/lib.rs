@@ -17,6 +17,9 @@
 //! - [`Filter`] and [`export_filter!`]: your type, and the macro that makes it the
 //!   component's `filter` export.
 //! - [`log`] writes to logcatch's log; [`config`] parses the plugin's JSON config.
+//! - Sinks (feature `sink`): `Sink` and `export_sink!` make a component that delivers
+//!   batches out of logcatch; feature `http` adds `http::post`, outgoing HTTP to the hosts
+//!   the pipeline grants (see `examples/rust-http-bulk-sink`).
 //!
 //! ## A complete filter
 //!
@@ -193,12 +196,19 @@
 //! stderr there. Then try the built `.wasm` with `logcatch filter`.
 
 #![warn(missing_docs)]
+// `logcatch plugin new` vendors these sources into filter projects with a Cargo.toml that
+// declares only the `json` feature; the `sink` and `http` gates stay off there, silently.
+#![allow(unexpected_cfgs)]
 
 extern crate self as logcatch_plugin;
 
 mod batch;
 mod builder;
 mod host;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "sink")]
+mod sink;
 #[cfg(test)]
 mod tests;
 mod verdict;
@@ -208,6 +218,8 @@ pub use builder::{BatchBuilder, MessageWriter};
 #[cfg(feature = "json")]
 pub use host::config;
 pub use host::{Level, log};
+#[cfg(feature = "sink")]
+pub use sink::Sink;
 pub use verdict::Verdict;
 
 /// The raw bindings that `wit-bindgen` generates for the `filter-plugin` world of
@@ -220,6 +232,24 @@ pub mod bindings {
         pub_export_macro: true,
         default_bindings_module: "logcatch_plugin::bindings",
         runtime_path: "logcatch_plugin::__private::wit_bindgen::rt",
+    });
+}
+
+/// The raw bindings of the `sink-plugin` world (`wit/sink.wit`), sharing the wire types
+/// with [`bindings`] (feature `sink`).
+#[cfg(feature = "sink")]
+#[allow(missing_docs)]
+pub mod sink_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "sink-plugin",
+        pub_export_macro: true,
+        default_bindings_module: "logcatch_plugin::sink_bindings",
+        runtime_path: "logcatch_plugin::__private::wit_bindgen::rt",
+        with: {
+            "logcatch:plugin/types@0.1.0": crate::bindings::logcatch::plugin::types,
+            "logcatch:plugin/host@0.1.0": crate::bindings::logcatch::plugin::host,
+        },
     });
 }
 
@@ -272,7 +302,7 @@ macro_rules! export_filter {
     };
 }
 
-/// Support for [`export_filter!`]; not a public API.
+/// Support for [`export_filter!`] and `export_sink!`; not a public API.
 #[doc(hidden)]
 pub mod __private {
     use std::cell::RefCell;
@@ -306,6 +336,31 @@ pub mod __private {
                 .as_mut()
                 .ok_or_else(|| "process called before init".to_owned())?;
             filter.process(&batch).map(|v| v.into_wire())
+        })
+    }
+
+    /// `init` of a sink: builds the instance (dropping any earlier one first).
+    #[cfg(feature = "sink")]
+    pub fn sink_init<S: crate::Sink>(slot: &'static Slot<S>, config: &str) -> Result<(), String> {
+        slot.with(|s| *s.borrow_mut() = None);
+        let sink = S::init(config)?;
+        slot.with(|s| *s.borrow_mut() = Some(sink));
+        Ok(())
+    }
+
+    /// `write` of a sink: reads the batch and hands it to the instance.
+    #[cfg(feature = "sink")]
+    pub fn sink_write<S: crate::Sink>(
+        slot: &'static Slot<S>,
+        batch: EventBatch,
+    ) -> Result<(), String> {
+        let batch = Batch::from_wire(batch)?;
+        slot.with(|s| {
+            let mut s = s.borrow_mut();
+            let sink = s
+                .as_mut()
+                .ok_or_else(|| "write called before init".to_owned())?;
+            sink.write(&batch)
         })
     }
 }
