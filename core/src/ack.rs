@@ -15,8 +15,27 @@ pub struct Ack {
 #[derive(Debug)]
 struct AckInner {
     holders: AtomicUsize,
-    marks: Vec<(String, Mark)>,
-    ledger: Arc<Ledger>,
+    target: Target,
+}
+
+/// What releasing the last holder does.
+enum Target {
+    /// Commits marks to a checkpoint ledger.
+    Ledger {
+        marks: Vec<(String, Mark)>,
+        ledger: Arc<Ledger>,
+    },
+    /// Calls back a source that keeps its positions elsewhere (a JetStream consumer).
+    Callback(std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Ledger { marks, .. } => f.debug_struct("Ledger").field("marks", marks).finish(),
+            Target::Callback(_) => f.write_str("Callback"),
+        }
+    }
 }
 
 impl Ack {
@@ -30,8 +49,19 @@ impl Ack {
         Ack {
             inner: Some(Arc::new(AckInner {
                 holders: AtomicUsize::new(1),
-                marks,
-                ledger,
+                target: Target::Ledger { marks, ledger },
+            })),
+        }
+    }
+
+    /// An ack held once, that calls `on_done` when released: for sources whose positions live
+    /// outside logcatch (a JetStream consumer acknowledges its messages there). If the batch is
+    /// never delivered, `on_done` is dropped uncalled.
+    pub fn callback(on_done: impl FnOnce() + Send + 'static) -> Self {
+        Ack {
+            inner: Some(Arc::new(AckInner {
+                holders: AtomicUsize::new(1),
+                target: Target::Callback(std::sync::Mutex::new(Some(Box::new(on_done)))),
             })),
         }
     }
@@ -49,7 +79,37 @@ impl Ack {
         if let Some(inner) = &self.inner
             && inner.holders.fetch_sub(1, Ordering::AcqRel) == 1
         {
-            inner.ledger.commit(&inner.marks);
+            match &inner.target {
+                Target::Ledger { marks, ledger } => ledger.commit(marks),
+                Target::Callback(on_done) => {
+                    let f = on_done.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    if let Some(f) = f {
+                        f();
+                    }
+                }
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    #[test]
+    fn callback_runs_once_after_the_last_holder() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let ack = Ack::callback(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        ack.set_holders(2);
+        ack.done();
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        ack.done();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        drop(ack);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

@@ -1,5 +1,5 @@
-//! logcatch's built-in plugins, one module each: sources (`file`, `demo`, `stdin`) and sinks
-//! (`stdout`, `file`, `http`, `blackhole`). [`registry`] maps their YAML `type:` names to them.
+//! logcatch's built-in plugins, one module each: sources (`file`, `demo`, `stdin`, `nats`) and
+//! sinks (`stdout`, `file`, `http`, `nats`, `blackhole`). [`registry`] maps their YAML `type:` names to them.
 
 #![warn(missing_docs)]
 
@@ -8,6 +8,7 @@ pub mod sources {
     pub mod demo;
     pub mod file;
     pub mod lines;
+    pub mod nats;
     pub mod stdin;
 }
 
@@ -17,6 +18,7 @@ pub mod sinks {
     pub mod encode;
     pub mod file;
     pub mod http;
+    pub mod nats;
     pub mod stdout;
 }
 
@@ -28,9 +30,11 @@ pub fn registry() -> Registry {
     r.source("file", sources::file::build)
         .source("demo", sources::demo::build)
         .source("stdin", sources::stdin::build)
+        .source("nats", sources::nats::build)
         .sink("stdout", sinks::stdout::build)
         .sink("file", sinks::file::build)
         .sink("http", sinks::http::build)
+        .sink("nats", sinks::nats::build)
         .sink("blackhole", sinks::blackhole::build);
     r
 }
