@@ -474,3 +474,55 @@ fn replacing_the_sink_plugin_on_disk_restarts_its_pipeline_with_it() {
     assert!(daemon.terminate().success());
     assert_exactly_once(&delivered(), &offsets);
 }
+
+/// Lines in a file that the steady pipeline has completed so far.
+fn complete_lines(path: &Path) -> usize {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
+#[test]
+fn a_sink_that_never_returns_is_stopped_by_its_timeout_and_its_batch_is_kept() {
+    let s = Scratch::new();
+    let lines: String = (0..20)
+        .map(|i| match i {
+            10 => "line 10 SPIN\n".to_owned(),
+            i => format!("line {i}\n"),
+        })
+        .collect();
+    std::fs::write(s.path("in.log"), &lines).unwrap();
+    let stuck = guest("stuck_sink");
+    let steady = "  steady:\n    sources: [{ type: demo, rate: 200 }]\n    sinks: [{ type: file, path: steady.log }]\n";
+    let cfg = s.config(&format!(
+        "data_dir: data\nshutdown_timeout: 2s\npipelines:\n  stuck:\n    sources: [{{ type: file, include: [in.log] }}]\n    sinks:\n      - {{ wasm: \"{}\", limits: {{ timeout: 200ms }} }}\n{steady}",
+        stuck.display()
+    ));
+    let daemon = s.start(&cfg);
+    // The write times out again and again (a fresh instance each time), the batch is kept,
+    // and the other pipeline goes on delivering meanwhile.
+    assert!(
+        wait_until(Duration::from_secs(30), || daemon
+            .log()
+            .matches("timed out")
+            .count()
+            >= 2),
+        "the stuck write was not stopped and retried:\n{}",
+        daemon.log()
+    );
+    let before = complete_lines(&s.path("steady.log"));
+    assert!(
+        wait_until(Duration::from_secs(10), || complete_lines(
+            &s.path("steady.log")
+        ) >= before + 200),
+        "the steady pipeline stalled:\n{}",
+        daemon.log()
+    );
+    let log = daemon.log();
+    assert!(daemon.terminate().success(), "{log}");
+    // Nothing was acknowledged: the same lines, read again into a file sink, are all there.
+    let cfg = s.config(
+        "data_dir: data\npipelines:\n  stuck:\n    sources: [{ type: file, include: [in.log] }]\n    sinks: [{ type: file, path: out.log, format: text }]\n",
+    );
+    let (status, log) = s.run_once(&cfg);
+    assert!(status.success(), "{log}");
+    assert_eq!(std::fs::read_to_string(s.path("out.log")).unwrap(), lines);
+}
