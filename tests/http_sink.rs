@@ -5,35 +5,15 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use common::server::{Request, Server};
 use common::{Scratch, bin, wait_until};
 
-/// One request the server received.
-#[derive(Debug, Clone)]
-struct Request {
-    at: Instant,
-    headers: HeaderMap,
-    /// The body, gunzipped when it came with `Content-Encoding: gzip`.
-    body: Vec<u8>,
-    /// What the server answered.
-    status: u16,
-}
-
 impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
     /// The events in the body (NDJSON or a JSON array), by their JSON objects.
     fn events(&self) -> Vec<serde_json::Value> {
         if self.body.first() == Some(&b'[') {
@@ -64,75 +44,14 @@ fn number(message: &str) -> u64 {
         .unwrap_or_else(|| panic!("unexpected message {message:?}"))
 }
 
-/// The answer to a request: status, extra headers, body.
-type Reply = (u16, Vec<(&'static str, &'static str)>, &'static str);
-/// Decides the answer to request number `n` (0-based) with (decoded) body `body`.
-type Answer = dyn Fn(usize, &[u8]) -> Reply + Send + Sync;
-
-struct ServerState {
-    requests: Mutex<Vec<Request>>,
-    answer: Box<Answer>,
-}
-
-/// An HTTP server on 127.0.0.1 in a thread of its own; stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    state: Arc<ServerState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
 impl Server {
-    /// A server on a free port answering with `answer`.
-    fn start(answer: impl Fn(usize, &[u8]) -> Reply + Send + Sync + 'static) -> Server {
-        Server::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), Box::new(answer))
-    }
-
     /// A server that takes everything.
     fn ok() -> Server {
         Server::start(|_, _| (200, vec![], "{}"))
     }
 
-    fn start_on(listener: TcpListener, answer: Box<Answer>) -> Server {
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(ServerState {
-            requests: Mutex::new(Vec::new()),
-            answer,
-        });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = axum::Router::new()
-            .fallback(record)
-            .with_state(state.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        Server {
-            addr,
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
     fn url(&self) -> String {
         format!("http://{}/ingest", self.addr)
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.state.requests.lock().unwrap().clone()
     }
 
     /// Numbers of the events in the requests answered 2xx, in arrival order.
@@ -143,46 +62,6 @@ impl Server {
             .flat_map(|r| r.numbers())
             .collect()
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-async fn record(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let body = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut out)
-            .expect("a gzip body");
-        out
-    } else {
-        body.to_vec()
-    };
-    let mut requests = state.requests.lock().unwrap();
-    let (status, extra, text) = (state.answer)(requests.len(), &body);
-    requests.push(Request {
-        at: Instant::now(),
-        headers,
-        body,
-        status,
-    });
-    let mut response = (StatusCode::from_u16(status).unwrap(), text).into_response();
-    for (name, value) in extra {
-        response.headers_mut().insert(name, value.parse().unwrap());
-    }
-    response
 }
 
 /// Writes `line 0` .. `line n-1` to `in.log`.

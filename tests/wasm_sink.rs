@@ -6,119 +6,25 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use common::server::Server;
 use common::{Scratch, bin, guest, wait_until};
 
-/// One request the server received.
-#[derive(Debug, Clone)]
-struct Request {
-    path: String,
-    content_type: Option<String>,
-    body: Vec<u8>,
-    status: u16,
-}
-
-/// Decides the status of request number `n` (0-based).
-type Answer = dyn Fn(usize) -> u16 + Send + Sync;
-
-struct ServerState {
-    requests: Mutex<Vec<Request>>,
-    answer: Box<Answer>,
-}
-
-/// An HTTP server on 127.0.0.1 in a thread of its own that records every request; stopped
-/// when dropped.
-struct Server {
-    addr: SocketAddr,
-    state: Arc<ServerState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(answer: impl Fn(usize) -> u16 + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(ServerState {
-            requests: Mutex::new(Vec::new()),
-            answer: Box::new(answer),
-        });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = axum::Router::new()
-            .fallback(record)
-            .with_state(state.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        Server {
-            addr,
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.state.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-async fn record(
-    State(state): State<Arc<ServerState>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut requests = state.requests.lock().unwrap();
-    let status = (state.answer)(requests.len());
-    requests.push(Request {
-        path: uri.path().to_owned(),
-        content_type: headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body: body.to_vec(),
-        status,
-    });
-    let text = if status < 300 {
-        r#"{"errors":false}"#
-    } else {
-        "try later"
-    };
-    (StatusCode::from_u16(status).unwrap(), text).into_response()
+/// A server answering request `n` (0-based) with the status `status(n)`, as a `_bulk`
+/// endpoint words it.
+fn bulk_server(status: impl Fn(usize) -> u16 + Send + Sync + 'static) -> Server {
+    Server::start(move |n, _| {
+        let status = status(n);
+        let text = if status < 300 {
+            r#"{"errors":false}"#
+        } else {
+            "try later"
+        };
+        (status, vec![], text)
+    })
 }
 
 /// Writes `line 0` .. `line n-1` to `in.log`; returns each line's byte offset.
@@ -227,7 +133,7 @@ fn assert_exactly_once(events: &[(u64, u64, String)], offsets: &[u64]) {
 
 #[test]
 fn batches_arrive_as_bulk_requests_each_line_once() {
-    let server = Server::start(|_| 200);
+    let server = bulk_server(|_| 200);
     let s = Scratch::new();
     let offsets = input(&s, 2000);
     let url = format!("http://{}/logs/_bulk", server.addr);
@@ -239,7 +145,7 @@ fn batches_arrive_as_bulk_requests_each_line_once() {
     let mut events = Vec::new();
     for r in &requests {
         assert_eq!(r.path, "/logs/_bulk");
-        assert_eq!(r.content_type.as_deref(), Some("application/x-ndjson"));
+        assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
         let e = bulk_events(&r.body);
         assert!(e.len() <= 500);
         events.extend(e);
@@ -250,7 +156,7 @@ fn batches_arrive_as_bulk_requests_each_line_once() {
 
 #[test]
 fn a_server_that_answers_503_first_gets_every_line_once_after_retries() {
-    let server = Server::start(|n| if n < 3 { 503 } else { 200 });
+    let server = bulk_server(|n| if n < 3 { 503 } else { 200 });
     let s = Scratch::new();
     let offsets = input(&s, 600);
     let url = format!("http://{}/_bulk", server.addr);
@@ -275,8 +181,8 @@ fn a_server_that_answers_503_first_gets_every_line_once_after_retries() {
 
 #[test]
 fn a_host_not_in_allow_hosts_is_refused_and_the_batch_is_kept() {
-    let granted = Server::start(|_| 200);
-    let other = Server::start(|_| 200);
+    let granted = bulk_server(|_| 200);
+    let other = bulk_server(|_| 200);
     let s = Scratch::new();
     input(&s, 50);
     let url = format!("http://{}/_bulk", other.addr);
@@ -422,7 +328,7 @@ fn validate_refuses_broken_or_wrong_sink_plugins() {
 
 #[test]
 fn replacing_the_sink_plugin_on_disk_restarts_its_pipeline_with_it() {
-    let server = Server::start(|_| 200);
+    let server = bulk_server(|_| 200);
     let s = Scratch::new();
     let offsets = input(&s, 20);
     let url = format!("http://{}/_bulk", server.addr);
