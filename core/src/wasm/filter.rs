@@ -172,18 +172,13 @@ impl WasmFilter {
             path: self.path.clone(),
             message,
         };
-        let mut store = Store::new(
-            self.engine,
-            HostState::new(self.name.clone(), self.limits.memory),
-        );
-        store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_trap();
-        self.arm(&mut store);
+        let state = HostState::new(self.name.clone(), self.limits.memory);
+        let mut store = new_store(self.engine, state, &self.limits);
         let plugin = self
             .pre
             .instantiate(&mut store)
             .map_err(|e| err(describe(&e, &self.limits)))?;
-        self.arm(&mut store);
+        arm(&mut store, &self.limits);
         match plugin
             .logcatch_plugin_filter()
             .call_init(&mut store, &self.config_json)
@@ -200,26 +195,45 @@ impl WasmFilter {
         instance: &mut Instance,
         batch: &EventBatch,
     ) -> Result<Verdict, CallError> {
-        self.arm(&mut instance.store);
-        match instance
+        arm(&mut instance.store, &self.limits);
+        let result = instance
             .plugin
             .logcatch_plugin_filter()
-            .call_process(&mut instance.store, batch)
-        {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(m)) => Err(CallError::Refused(m)),
-            Err(e) => Err(CallError::Trap(describe(&e, &self.limits))),
-        }
+            .call_process(&mut instance.store, batch);
+        call_outcome(result, &self.limits)
     }
+}
 
-    /// Sets the time (and fuel) budget for the next call.
-    fn arm(&self, store: &mut Store<HostState>) {
-        store.set_epoch_deadline(engine::ticks(self.limits.timeout));
-        if let Some(fuel) = self.limits.fuel {
-            store
-                .set_fuel(fuel)
-                .expect("fuel is enabled on the fuel engine");
-        }
+/// A store for one plugin instance: its memory limiter, traps at the epoch deadline, and
+/// the budget of its first call (instantiation).
+pub(super) fn new_store(engine: &Engine, state: HostState, limits: &Limits) -> Store<HostState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    store.epoch_deadline_trap();
+    arm(&mut store, limits);
+    store
+}
+
+/// Sets the time (and fuel) budget for the next call.
+pub(super) fn arm(store: &mut Store<HostState>, limits: &Limits) {
+    store.set_epoch_deadline(engine::ticks(limits.timeout));
+    if let Some(fuel) = limits.fuel {
+        store
+            .set_fuel(fuel)
+            .expect("fuel is enabled on the fuel engine");
+    }
+}
+
+/// A guest call's result as the host sees it: the guest's value, its refusal, or a trap
+/// (a limit hit included) described in the terms of `limits`.
+pub(super) fn call_outcome<T>(
+    result: wasmtime::Result<Result<T, String>>,
+    limits: &Limits,
+) -> Result<T, CallError> {
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(m)) => Err(CallError::Refused(m)),
+        Err(e) => Err(CallError::Trap(describe(&e, limits))),
     }
 }
 

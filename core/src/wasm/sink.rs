@@ -16,12 +16,15 @@ use serde::Deserialize;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
+use super::SINK_CONTRACT;
 use super::allow::{AllowedHost, HttpGrant};
-use super::filter::{CallError, Limits, WasmError, compile, describe, missing_export, one_line};
+use super::filter::{
+    CallError, Limits, WasmError, arm, call_outcome, compile, describe, missing_export, new_store,
+    one_line,
+};
 use super::host::HostState;
 use super::sink_bindings::{SinkPlugin, SinkPluginPre};
 use super::wire::EventBatch;
-use super::{SINK_CONTRACT, engine};
 use crate::batch::Batch;
 use crate::config::units;
 use crate::metrics::Counters;
@@ -151,15 +154,12 @@ impl WasmSink {
             self.limits.timeout,
         );
         let state = HostState::new(self.name.clone(), self.limits.memory).with_http(grant);
-        let mut store = Store::new(self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_trap();
-        self.arm(&mut store);
+        let mut store = new_store(self.engine, state, &self.limits);
         let plugin = self
             .pre
             .instantiate(&mut store)
             .map_err(|e| err(describe(&e, &self.limits)))?;
-        self.arm(&mut store);
+        arm(&mut store, &self.limits);
         match plugin
             .logcatch_plugin_sink()
             .call_init(&mut store, &self.config_json)
@@ -173,26 +173,12 @@ impl WasmSink {
     /// Runs `write` on `batch` in `instance`, within the limits. Blocking: call it off the
     /// reactor.
     pub fn write(&self, instance: &mut SinkInstance, batch: &EventBatch) -> Result<(), CallError> {
-        self.arm(&mut instance.store);
-        match instance
+        arm(&mut instance.store, &self.limits);
+        let result = instance
             .plugin
             .logcatch_plugin_sink()
-            .call_write(&mut instance.store, batch)
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(m)) => Err(CallError::Refused(m)),
-            Err(e) => Err(CallError::Trap(describe(&e, &self.limits))),
-        }
-    }
-
-    /// Sets the time (and fuel) budget for the next call.
-    fn arm(&self, store: &mut Store<HostState>) {
-        store.set_epoch_deadline(engine::ticks(self.limits.timeout));
-        if let Some(fuel) = self.limits.fuel {
-            store
-                .set_fuel(fuel)
-                .expect("fuel is enabled on the fuel engine");
-        }
+            .call_write(&mut instance.store, batch);
+        call_outcome(result, &self.limits)
     }
 }
 
