@@ -7,9 +7,9 @@
 //!   ([`crate::reload`]): removed ones are drained and stopped, changed ones drained, stopped
 //!   and started again from their checkpoints, added ones started, and unchanged ones are not
 //!   touched at all;
-//! - a plugin file that changed: it is compiled and started off the hot path and handed to
-//!   the pipelines that use it, which swap it in at their next batch boundary; a file that
-//!   fails leaves the old plugin running;
+//! - a plugin file that changed (a filter's or a sink's): it is compiled and started off the
+//!   hot path and handed to the pipelines that use it, which swap it in at their next batch
+//!   boundary without being rebuilt; a file that fails leaves the old plugin running;
 //! - SIGTERM/SIGINT: sources stop, in-flight batches drain to the sinks (bounded by
 //!   `shutdown_timeout`), checkpoints are written. A second signal stops at once, after
 //!   writing what was acknowledged.
@@ -28,11 +28,11 @@ use crate::api::{self, ApiError, ReloadRequest};
 use crate::checkpoint::{CheckpointError, Ledger};
 use crate::config::ConfigErrors;
 use crate::pipeline::{self, RunEnv, RunningPipeline};
-use crate::registry::{PipelinePlan, Plan};
+use crate::registry::{PipelinePlan, Plan, WasmSinkPlan};
 use crate::reload::{self, Identity};
 use crate::status::{Changes, PipelineState, PipelineStatus, ReloadOutcome, ReloadRecord, Status};
-use crate::wasm::WasmFilter;
 use crate::wasm::chain::Swap;
+use crate::wasm::{WasmError, WasmFilter};
 use crate::watch::{Watcher, resolved};
 
 /// Loads and plans the config again, for a reload.
@@ -141,9 +141,9 @@ struct Running {
     swaps: std::sync::mpsc::Sender<Swap>,
     /// The plugin of each filter, as last loaded (a swap replaces it).
     filters: Vec<Arc<WasmFilter>>,
-    /// The files of its WebAssembly sinks: a change to one reloads the config, which
-    /// restarts this pipeline (from its checkpoints) with the new sink.
-    sink_plugins: Vec<PathBuf>,
+    /// Its WebAssembly sinks; each one's plugin holds the version its writers use, as last
+    /// loaded (a swap replaces it).
+    sinks: Vec<WasmSinkPlan>,
     /// Distinguishes incarnations of one name in `ended` messages.
     generation: u64,
 }
@@ -240,7 +240,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
                 let _ = req.reply.send(outcome);
             }
             Some(path) = recv_opt(&mut watch_rx) => {
-                if Some(&path) == config_file.as_ref() || d.uses_sink_plugin(&path) {
+                if Some(&path) == config_file.as_ref() {
                     pending_config = true;
                 } else if d.uses_plugin(&path) {
                     pending_plugins.insert(path);
@@ -293,6 +293,48 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
+impl Running {
+    /// The files of its plugins: its filters', then its WebAssembly sinks'.
+    fn plugin_paths(&self) -> Vec<PathBuf> {
+        let filters = self.filters.iter().map(|f| f.path.clone());
+        filters
+            .chain(self.sinks.iter().map(|s| s.plugin.sink().path.clone()))
+            .collect()
+    }
+}
+
+/// What loading a changed plugin file again came to.
+enum Reloaded<T> {
+    /// The file has the bytes of the running version (a touch, or an event for a write
+    /// that changed nothing).
+    Same,
+    /// It does not compile, link or `init`: why.
+    Failed(String),
+    /// The new version, and its first instance.
+    New(T),
+}
+
+/// Loads the plugin at `path` again with `load`, on a blocking thread (compiling is CPU
+/// work, off the reactor), unless the file still has the bytes of hash `running`.
+async fn reload_changed<T: Send + 'static>(
+    path: &Path,
+    running: u64,
+    load: impl FnOnce() -> Result<T, WasmError> + Send + 'static,
+) -> Reloaded<T> {
+    let path = path.to_owned();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let bytes = std::fs::read(&path).ok()?;
+        (xxhash_rust::xxh3::xxh3_64(&bytes) != running).then(load)
+    })
+    .await;
+    match loaded {
+        Ok(None) => Reloaded::Same,
+        Ok(Some(Ok(new))) => Reloaded::New(new),
+        Ok(Some(Err(e))) => Reloaded::Failed(e.to_string()),
+        Err(e) => Reloaded::Failed(format!("loading it panicked: {e}")),
+    }
+}
+
 /// The plan's settings (with no pipelines) and its pipelines.
 fn split(mut plan: Plan) -> (Plan, Vec<PipelinePlan>) {
     let pipelines = std::mem::take(&mut plan.pipelines);
@@ -308,7 +350,7 @@ impl Daemon {
             plugins: p.plugin_hashes(),
         };
         let filters = p.filters.iter().map(|f| f.filter.clone()).collect();
-        let sink_plugins = p.wasm_sinks.iter().map(|s| s.path.clone()).collect();
+        let wasm_sinks = p.wasm_sinks.clone();
         let (sources, sinks) = (p.sources.len(), p.sinks.len());
         let stop = self.shutdown.child_token();
         let RunningPipeline {
@@ -355,7 +397,7 @@ impl Daemon {
                 ledgers,
                 swaps,
                 filters,
-                sink_plugins,
+                sinks: wasm_sinks,
                 generation,
             },
         );
@@ -466,20 +508,13 @@ impl Daemon {
         changes
     }
 
-    /// Whether a running pipeline uses the plugin file `path` (resolved).
+    /// Whether a running pipeline uses the plugin file `path` (resolved), as a filter or
+    /// a sink.
     fn uses_plugin(&self, path: &Path) -> bool {
         self.running
             .values()
-            .flat_map(|r| &r.filters)
-            .any(|f| resolved(&f.path).as_deref() == Some(path))
-    }
-
-    /// Whether a running pipeline has a WebAssembly sink from the file `path` (resolved).
-    fn uses_sink_plugin(&self, path: &Path) -> bool {
-        self.running
-            .values()
-            .flat_map(|r| &r.sink_plugins)
-            .any(|p| resolved(p).as_deref() == Some(path))
+            .flat_map(Running::plugin_paths)
+            .any(|p| resolved(&p).as_deref() == Some(path))
     }
 
     /// Watches the config file's and the plugins' (filters' and sinks') directories.
@@ -488,10 +523,7 @@ impl Daemon {
         let plugins: Vec<PathBuf> = self
             .running
             .values()
-            .flat_map(|r| {
-                let filters = r.filters.iter().map(|f| f.path.clone());
-                filters.chain(r.sink_plugins.iter().cloned())
-            })
+            .flat_map(Running::plugin_paths)
             .collect();
         w.watch_dirs_of(
             config
@@ -500,9 +532,16 @@ impl Daemon {
         );
     }
 
-    /// A plugin file changed: loads it again for every filter that uses it (off the hot
-    /// path) and hands each new version to its pipeline; on failure the old one stays.
+    /// A plugin file changed: loads it again for every filter and sink that uses it (off
+    /// the hot path) and hands each new version to its pipeline, which swaps it in at its
+    /// next batch boundary; on failure the old one stays.
     async fn swap_plugin(&mut self, path: &Path) {
+        self.swap_filters(path).await;
+        self.swap_sinks(path).await;
+    }
+
+    /// Swaps in the new version of every filter loaded from `path`.
+    async fn swap_filters(&mut self, path: &Path) {
         let users: Vec<(String, usize, Arc<WasmFilter>)> = self
             .running
             .iter()
@@ -515,51 +554,90 @@ impl Daemon {
             })
             .collect();
         for (name, stage, old) in users {
+            let component = format!("filters[{stage}]");
             let cache = self.settings.cache_dir.clone();
             let current = old.clone();
-            let loaded = tokio::task::spawn_blocking(move || {
-                // The same bytes (a touch, or an event for a write that changed nothing).
-                let bytes = std::fs::read(&current.path).ok()?;
-                if xxhash_rust::xxh3::xxh3_64(&bytes) == current.hash {
-                    return None;
+            let loaded = reload_changed(&old.path, old.hash, move || current.reload(&cache)).await;
+            let (filter, instance) = match loaded {
+                Reloaded::Same => continue,
+                Reloaded::Failed(why) => {
+                    self.swap_failed(&name, &component, &old.path, &why);
+                    continue;
                 }
-                Some(current.reload(&cache))
-            })
-            .await;
-            let component = format!("filters[{stage}]");
-            match loaded {
-                Ok(None) => {}
-                Ok(Some(Ok((filter, instance)))) => {
-                    let filter = Arc::new(filter);
-                    let Some(r) = self.running.get_mut(&name) else {
-                        continue;
-                    };
-                    let swap = Swap {
-                        stage,
-                        filter: filter.clone(),
-                        instance,
-                    };
-                    if r.swaps.send(swap).is_err() {
-                        continue; // the pipeline is ending
-                    }
-                    r.filters[stage] = filter.clone();
-                    r.identity.plugins[stage] = filter.hash;
-                    Status::count(&self.status.swaps_applied);
-                    if let Some(p) = self.status.write().pipelines.get_mut(&name) {
-                        p.last_reload = Some(SystemTime::now());
-                    }
-                    tracing::info!(pipeline = %name, component, path = %old.path.display(), cached = filter.cached, "plugin changed on disk; new version compiled, swapping at the next batch");
-                }
-                Ok(Some(Err(e))) => {
-                    Status::count(&self.status.swaps_failed);
-                    let why = format!("plugin swap failed, the running version stays: {e}");
-                    tracing::error!(pipeline = %name, component, "{why}");
-                    if let Some(p) = self.status.write().pipelines.get_mut(&name) {
-                        p.last_error = Some(why);
-                    }
-                }
-                Err(e) => tracing::error!(pipeline = %name, component, "plugin swap panicked: {e}"),
+                Reloaded::New(new) => new,
+            };
+            let filter = Arc::new(filter);
+            let Some(r) = self.running.get_mut(&name) else {
+                continue;
+            };
+            let swap = Swap {
+                stage,
+                filter: filter.clone(),
+                instance,
+            };
+            if r.swaps.send(swap).is_err() {
+                continue; // the pipeline is ending
             }
+            r.filters[stage] = filter.clone();
+            r.identity.plugins[stage] = filter.hash;
+            self.swap_handed_over(&name, &component, &filter.path, filter.cached);
+        }
+    }
+
+    /// Swaps in the new version of every WebAssembly sink loaded from `path`.
+    async fn swap_sinks(&mut self, path: &Path) {
+        let users: Vec<(String, usize, WasmSinkPlan)> = self
+            .running
+            .iter()
+            .flat_map(|(name, r)| {
+                r.sinks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| resolved(&s.plugin.sink().path).as_deref() == Some(path))
+                    .map(move |(k, s)| (name.clone(), k, s.clone()))
+            })
+            .collect();
+        for (name, k, slot) in users {
+            let old = slot.plugin.sink();
+            let cache = self.settings.cache_dir.clone();
+            let current = old.clone();
+            let loaded = reload_changed(&old.path, old.hash, move || current.reload(&cache)).await;
+            let (sink, instance) = match loaded {
+                Reloaded::Same => continue,
+                Reloaded::Failed(why) => {
+                    self.swap_failed(&name, &slot.id, &old.path, &why);
+                    continue;
+                }
+                Reloaded::New(new) => new,
+            };
+            let Some(r) = self.running.get_mut(&name) else {
+                continue;
+            };
+            let (hash, cached) = (sink.hash, sink.cached);
+            slot.plugin.swap(sink, instance);
+            r.identity.plugins[r.filters.len() + k] = hash;
+            self.swap_handed_over(&name, &slot.id, &old.path, cached);
+        }
+    }
+
+    /// A new version of `component` of pipeline `name` is handed over: counted, recorded for
+    /// the API and logged.
+    fn swap_handed_over(&self, name: &str, component: &str, path: &Path, cached: bool) {
+        Status::count(&self.status.swaps_applied);
+        if let Some(p) = self.status.write().pipelines.get_mut(name) {
+            p.last_reload = Some(SystemTime::now());
+        }
+        tracing::info!(pipeline = %name, component = %component, path = %path.display(), cached, "plugin changed on disk; new version compiled, swapping at the next batch");
+    }
+
+    /// A new version of `component` of pipeline `name` could not be loaded: counted,
+    /// recorded as the pipeline's last error and logged; the running version stays.
+    fn swap_failed(&self, name: &str, component: &str, path: &Path, cause: &str) {
+        Status::count(&self.status.swaps_failed);
+        let why = format!("plugin swap failed, the running version stays: {cause}");
+        tracing::error!(pipeline = %name, component = %component, path = %path.display(), "{why}");
+        if let Some(p) = self.status.write().pipelines.get_mut(name) {
+            p.last_error = Some(why);
         }
     }
 

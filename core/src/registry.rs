@@ -47,6 +47,15 @@ pub struct FilterPlan {
     pub instance: Option<Instance>,
 }
 
+/// A WebAssembly sink of a pipeline, kept by the daemon to swap new versions of its file in.
+#[derive(Clone)]
+pub struct WasmSinkPlan {
+    /// Its position in the pipeline, e.g. `sinks[1]`.
+    pub id: String,
+    /// The plugin its writers take their version from.
+    pub plugin: Arc<WasmSinkPlugin>,
+}
+
 /// One pipeline, built and checked.
 pub struct PipelinePlan {
     /// Its name in the config.
@@ -59,8 +68,8 @@ pub struct PipelinePlan {
     pub on_error: OnError,
     /// Sinks, in config order.
     pub sinks: Vec<Component<dyn Sink>>,
-    /// The WebAssembly sinks among them, in order (for their content hashes).
-    pub wasm_sinks: Vec<Arc<WasmSink>>,
+    /// The WebAssembly sinks among them, in order (for their content hashes and swaps).
+    pub wasm_sinks: Vec<WasmSinkPlan>,
     /// Batch cutting.
     pub batch: BatchConfig,
     /// The pipeline as written (with `${VAR}` expanded): with the plugins' content hashes,
@@ -69,12 +78,13 @@ pub struct PipelinePlan {
 }
 
 impl PipelinePlan {
-    /// Content hashes of its filter plugins, in order, then of its sink plugins: a
-    /// reload after replacing a sink's `.wasm` restarts the pipeline with the new one.
+    /// Content hashes of its filter plugins, in order, then of its sink plugins: part of
+    /// its identity, so a reload that finds a plugin file other than the running version
+    /// rebuilds the pipeline.
     pub fn plugin_hashes(&self) -> Vec<u64> {
         let filters = self.filters.iter().map(|f| f.filter.hash);
         filters
-            .chain(self.wasm_sinks.iter().map(|s| s.hash))
+            .chain(self.wasm_sinks.iter().map(|s| s.plugin.sink().hash))
             .collect()
     }
 }
@@ -165,7 +175,8 @@ impl Registry {
 
 impl Registry {
     /// Builds a pipeline's sinks in order: built-in ones by their `type:`, WebAssembly ones
-    /// (`wasm:`) loaded and initialised like filters. Returns the WebAssembly ones again.
+    /// (`wasm:`) loaded and initialised like filters. Returns the WebAssembly ones again,
+    /// with their ids.
     fn build_sinks(
         &self,
         loaded: &Loaded,
@@ -173,7 +184,7 @@ impl Registry {
         sinks: &[SinkConfig],
         cache_dir: &std::path::Path,
         errors: &mut Vec<ConfigError>,
-    ) -> (Vec<Component<dyn Sink>>, Vec<Arc<WasmSink>>) {
+    ) -> (Vec<Component<dyn Sink>>, Vec<WasmSinkPlan>) {
         let (mut built, mut wasm) = (Vec::new(), Vec::new());
         for (i, c) in sinks.iter().enumerate() {
             let id = format!("sinks[{i}]");
@@ -188,8 +199,11 @@ impl Registry {
                 (None, Some(path)) => {
                     let at = format!("pipelines.{pipeline}.{id}");
                     load_wasm_sink(loaded, pipeline, &at, path, &c.options, cache_dir, errors).map(
-                        |(plugin, sink)| {
-                            wasm.push(sink);
+                        |plugin| {
+                            wasm.push(WasmSinkPlan {
+                                id: id.clone(),
+                                plugin: plugin.clone(),
+                            });
                             Component {
                                 id,
                                 kind: format!("wasm:{}", plugin.sink().name),
@@ -217,7 +231,7 @@ fn load_wasm_sink(
     options: &serde_yaml::Mapping,
     cache_dir: &std::path::Path,
     errors: &mut Vec<ConfigError>,
-) -> Option<(Arc<WasmSinkPlugin>, Arc<WasmSink>)> {
+) -> Option<Arc<WasmSinkPlugin>> {
     let opts = Options {
         map: options,
         base_dir: &loaded.base_dir,
@@ -245,9 +259,7 @@ fn load_wasm_sink(
     match WasmSink::load(&path, config_json, o.limits.into(), hosts.into(), cache_dir) {
         Ok((sink, instance)) => {
             tracing::debug!(pipeline, plugin = %sink.name, cached = sink.cached, "sink plugin loaded");
-            let plugin = Arc::new(WasmSinkPlugin::new(sink, Some(instance)));
-            let sink = plugin.sink().clone();
-            Some((plugin, sink))
+            Some(Arc::new(WasmSinkPlugin::new(sink, Some(instance))))
         }
         Err(e) => {
             errors.push(loaded.error_at(&format!("{at}.{}", wasm_error_field(&e)), e.to_string()));

@@ -6,8 +6,14 @@
 //! a trap, a limit hit) is an error for the pipeline, which keeps the batch, backs off and
 //! retries it with a reopened writer, that is a fresh instance (`init` again), holding its
 //! sources meanwhile. Nothing is acknowledged until `write` returns `Ok`, nothing dropped.
+//!
+//! A new version of the plugin file is swapped in like a filter's, at a batch boundary: the
+//! daemon loads it off the reactor and hands it to [`WasmSinkPlugin::swap`]; each writer
+//! switches to it before its next `write`, and writers opened later start on it. The
+//! pipeline is not rebuilt, its sources keep running.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -209,58 +215,150 @@ fn link(
 }
 
 /// A sink plugin as the pipeline runs it: each `open` makes a writer with an instance of
-/// its own (the one validation started, the first time).
+/// its own (the one validation started, the first time). A new version handed over by
+/// [`WasmSinkPlugin::swap`] replaces the running one at a batch boundary: every writer
+/// switches before its next `write`, and every writer opened later starts on it.
 pub struct WasmSinkPlugin {
+    versions: Arc<Versions>,
+}
+
+/// The version of a sink that writers use, shared by the plugin and its writers.
+struct Versions {
+    current: Mutex<Current>,
+    /// `current.generation`, readable without the lock: a writer's one check per batch.
+    generation: AtomicU64,
+    /// The newest generation logged as swapped in (each swap is logged once).
+    announced: AtomicU64,
+}
+
+/// The newest version of a sink, and the instance started with it that no writer took yet.
+struct Current {
     sink: Arc<WasmSink>,
-    first: Mutex<Option<SinkInstance>>,
+    generation: u64,
+    fresh: Option<SinkInstance>,
+}
+
+/// The version a writer takes: the plugin, an instance if one is ready, and its generation.
+type Version = (Arc<WasmSink>, Option<SinkInstance>, u64);
+
+impl Versions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
+        // Holders only replace whole fields, so a panicked holder leaves a usable value.
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current version, taking its ready instance if no writer took it yet.
+    fn take(&self) -> Version {
+        let mut c = self.lock();
+        (c.sink.clone(), c.fresh.take(), c.generation)
+    }
+
+    /// Whether `generation` is older than the current version.
+    fn outdated(&self, generation: u64) -> bool {
+        self.generation.load(Ordering::Acquire) != generation
+    }
+
+    /// Logs, once per swap, that `sink` (generation `generation`) took over sink
+    /// `ctx.component` at a batch boundary.
+    fn announce(&self, ctx: &SinkContext, sink: &WasmSink, generation: u64) {
+        if generation > 0 && self.announced.fetch_max(generation, Ordering::AcqRel) < generation {
+            tracing::info!(
+                pipeline = %ctx.pipeline, component = %ctx.component, plugin = %sink.name,
+                path = %sink.path.display(), hash = format_args!("{:016x}", sink.hash),
+                "plugin swapped in at a batch boundary"
+            );
+        }
+    }
 }
 
 impl WasmSinkPlugin {
     /// Wraps a loaded sink and (optionally) the instance validation started.
     pub fn new(sink: WasmSink, first: Option<SinkInstance>) -> Self {
         WasmSinkPlugin {
-            sink: Arc::new(sink),
-            first: Mutex::new(first),
+            versions: Arc::new(Versions {
+                current: Mutex::new(Current {
+                    sink: Arc::new(sink),
+                    generation: 0,
+                    fresh: first,
+                }),
+                generation: AtomicU64::new(0),
+                announced: AtomicU64::new(0),
+            }),
         }
     }
 
-    /// The loaded plugin.
-    pub fn sink(&self) -> &Arc<WasmSink> {
-        &self.sink
+    /// The loaded plugin: the newest version handed over.
+    pub fn sink(&self) -> Arc<WasmSink> {
+        self.versions.lock().sink.clone()
     }
+
+    /// Makes `sink` the version every writer uses from its next batch on (a `write` in
+    /// progress finishes on the old one), with `instance`, already through `init`, for the
+    /// first writer to switch: a plugin swapped while running, without rebuilding the
+    /// pipeline.
+    pub fn swap(&self, sink: WasmSink, instance: SinkInstance) {
+        let mut c = self.versions.lock();
+        c.sink = Arc::new(sink);
+        c.fresh = Some(instance);
+        c.generation += 1;
+        self.versions
+            .generation
+            .store(c.generation, Ordering::Release);
+    }
+}
+
+/// Starts an instance of `sink` (`init` included) on a blocking thread.
+async fn instantiate(sink: Arc<WasmSink>) -> Result<SinkInstance, PluginError> {
+    tokio::task::spawn_blocking(move || sink.instantiate())
+        .await
+        .map_err(|e| PluginError::new(format!("starting the plugin panicked: {e}")))?
+        .map_err(|e| PluginError::new(e.to_string()))
 }
 
 #[async_trait]
 impl Sink for WasmSinkPlugin {
     async fn open(&self, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>, PluginError> {
-        let first = self
-            .first
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        let instance = match first {
+        let (sink, fresh, generation) = self.versions.take();
+        self.versions.announce(ctx, &sink, generation);
+        let instance = match fresh {
             Some(i) => i,
-            None => {
-                let sink = self.sink.clone();
-                tokio::task::spawn_blocking(move || sink.instantiate())
-                    .await
-                    .map_err(|e| PluginError::new(format!("starting the plugin panicked: {e}")))?
-                    .map_err(|e| PluginError::new(e.to_string()))?
-            }
+            None => instantiate(sink.clone()).await?,
         };
         Ok(Box::new(Writer {
-            sink: self.sink.clone(),
+            versions: self.versions.clone(),
+            generation,
+            sink,
             instance: Some(instance),
-            counters: ctx.counters.clone(),
+            ctx: ctx.clone(),
         }))
     }
 }
 
-/// An open sink: its instance, moved to a blocking thread for each call.
+/// An open sink: its version of the plugin and its instance, moved to a blocking thread
+/// for each call.
 struct Writer {
+    versions: Arc<Versions>,
+    generation: u64,
     sink: Arc<WasmSink>,
     instance: Option<SinkInstance>,
-    counters: Arc<Counters>,
+    ctx: SinkContext,
+}
+
+impl Writer {
+    /// Switches to the newest version if a swap happened since the last batch: called
+    /// before each `write`, a batch boundary. Costs one atomic load when there was none.
+    fn follow_swaps(&mut self) {
+        if !self.versions.outdated(self.generation) {
+            return;
+        }
+        let (sink, fresh, generation) = self.versions.take();
+        self.versions.announce(&self.ctx, &sink, generation);
+        self.sink = sink;
+        self.instance = fresh;
+        self.generation = generation;
+    }
 }
 
 #[async_trait]
@@ -269,15 +367,10 @@ impl SinkWriter for Writer {
         if batch.is_empty() {
             return Ok(());
         }
+        self.follow_swaps();
         let mut instance = match self.instance.take() {
             Some(i) => i,
-            None => {
-                let sink = self.sink.clone();
-                tokio::task::spawn_blocking(move || sink.instantiate())
-                    .await
-                    .map_err(|e| PluginError::new(format!("starting the plugin panicked: {e}")))?
-                    .map_err(|e| PluginError::new(e.to_string()))?
-            }
+            None => instantiate(self.sink.clone()).await?,
         };
         // The call needs the batch on its thread: one copy per column, as the crossing into
         // WebAssembly makes anyway.
@@ -289,14 +382,15 @@ impl SinkWriter for Writer {
         })
         .await
         .map_err(|e| PluginError::new(format!("the sink call panicked: {e}")))?;
-        Counters::add(&self.counters.call_ns, started.elapsed().as_nanos() as u64);
+        let counters = &self.ctx.counters;
+        Counters::add(&counters.call_ns, started.elapsed().as_nanos() as u64);
         match result {
             Ok(()) => {
                 self.instance = Some(instance);
                 Ok(())
             }
             Err(e @ CallError::Trap(_)) => {
-                Counters::add(&self.counters.traps, 1);
+                Counters::add(&counters.traps, 1);
                 Err(PluginError::new(format!(
                     "{}: {e}; the instance is replaced",
                     self.sink.name
