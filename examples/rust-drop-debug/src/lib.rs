@@ -34,8 +34,11 @@ fn default_levels() -> Vec<String> {
 pub struct DropDebug {
     /// Every level word (uppercase ASCII) and whether events at that level are dropped.
     words: Vec<(Vec<u8>, bool)>,
-    /// [`key`] of each word, in the same order: one integer compare rejects a word.
+    /// [`key`] of each word, in the same order.
     keys: Vec<u64>,
+    /// Every key in a slot of its own (see [`Slots`]): a lookup is one probe, with no
+    /// loop whose exit depends on the word, so the CPU has nothing to mispredict.
+    slots: Slots,
     /// Length range of the words, and the bytes they start with (either case): most
     /// tokens are rejected by these two checks alone.
     min_len: usize,
@@ -108,10 +111,12 @@ impl DropDebug {
             first[usize::from(w[0])] = true;
             first[usize::from(w[0].to_ascii_lowercase())] = true;
         }
-        let keys = words.iter().map(|(w, _)| key(w)).collect();
+        let keys: Vec<u64> = words.iter().map(|(w, _)| key(w)).collect();
+        let slots = Slots::new(&keys);
         Ok(DropDebug {
             words,
             keys,
+            slots,
             min_len,
             max_len,
             first,
@@ -128,7 +133,13 @@ impl DropDebug {
             return None;
         }
         let k = key(word);
+        let i = self.slots.find(k)?;
+        let (w, dropped) = &self.words[i];
         // Equal keys and lengths: the same word up to eight bytes; past that, compare.
+        if w.len() == word.len() && (w.len() <= 8 || w.eq_ignore_ascii_case(word)) {
+            return Some(*dropped);
+        }
+        // Longer words can share a key: the others with it.
         self.keys
             .iter()
             .zip(&self.words)
@@ -151,6 +162,55 @@ impl DropDebug {
     #[inline]
     fn message_drops(&self, message: &[u8]) -> bool {
         scan::first_word(message, |word| self.lookup(word)).unwrap_or(false)
+    }
+}
+
+/// A hash table with one slot per distinct key, found at set-up: slot `(key * mul) >>
+/// shift` holds `(key, index + 1)` of the first word with that key, `(_, 0)` when empty.
+struct Slots {
+    slots: Vec<(u64, u32)>,
+    mul: u64,
+    shift: u32,
+}
+
+impl Slots {
+    /// Tries multipliers until no two distinct keys share a slot, doubling the table every
+    /// 64 tries (with `n` keys it fits at once with odds over one half once it has `n²`
+    /// slots; the seven standard levels fit in 32).
+    fn new(keys: &[u64]) -> Slots {
+        let mut size = (keys.len() * 4).next_power_of_two().max(16);
+        let mut mul: u64 = 0x9E37_79B9_7F4A_7C15;
+        loop {
+            for _ in 0..64 {
+                let shift = 64 - size.trailing_zeros();
+                let mut slots = vec![(0u64, 0u32); size];
+                let fits = keys.iter().enumerate().all(|(i, &k)| {
+                    let s = &mut slots[(k.wrapping_mul(mul) >> shift) as usize];
+                    match s.1 {
+                        0 => *s = (k, i as u32 + 1),
+                        _ if s.0 != k => return false,
+                        _ => {}
+                    }
+                    true
+                });
+                if fits {
+                    return Slots { slots, mul, shift };
+                }
+                // The next odd multiplier, from a 64-bit LCG.
+                mul = mul
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407)
+                    | 1;
+            }
+            size *= 2;
+        }
+    }
+
+    /// The index of the first word whose key is `k`.
+    #[inline]
+    fn find(&self, k: u64) -> Option<usize> {
+        let (key, i) = self.slots[(k.wrapping_mul(self.mul) >> self.shift) as usize];
+        (key == k && i != 0).then(|| i as usize - 1)
     }
 }
 
@@ -269,6 +329,46 @@ mod tests {
             kept(r#"{"levels": ["notice"]}"#, &lines),
             [lines[1], lines[2]]
         );
+    }
+
+    #[test]
+    fn long_words_sharing_their_first_eight_bytes_stay_apart() {
+        let lines = [
+            "ts AUDIT_WRITE x",
+            "ts AUDIT_READ y",
+            "ts audit_writer z",
+            "ts AUDIT_WRIT w",
+        ];
+        assert_eq!(
+            kept(r#"{"levels": ["audit_write", "AUDIT_WRITER"]}"#, &lines),
+            [lines[1], lines[3]]
+        );
+        assert_eq!(
+            kept(r#"{"levels": ["AUDIT_READ", "AUDIT_WRITE"]}"#, &lines),
+            [lines[2], lines[3]]
+        );
+    }
+
+    #[test]
+    fn a_word_whose_key_equals_a_level_words_but_not_its_length_is_no_level() {
+        // Same first seven bytes; the eighth differs by as much as the lengths, so the
+        // two keys are equal: only the length check tells them apart.
+        assert_eq!(key(b"ABCDEFGA"), key(b"ABCDEFG@x"));
+        let lines = ["ts ABCDEFG@x a", "ts abcdefga b"];
+        assert_eq!(kept(r#"{"levels": ["ABCDEFGA"]}"#, &lines), [lines[0]]);
+    }
+
+    #[test]
+    fn many_configured_levels_each_get_a_slot() {
+        let levels: Vec<String> = (0..200).map(|i| format!("L{i}")).collect();
+        let config = format!(r#"{{"levels": ["{}"]}}"#, levels.join("\", \""));
+        let f = DropDebug::init(&config).unwrap();
+        for (i, level) in levels.iter().enumerate() {
+            assert_eq!(f.lookup(level.as_bytes()), Some(true), "{level}");
+            assert_eq!(f.lookup(format!("l{i}").as_bytes()), Some(true), "{level}");
+        }
+        assert_eq!(f.lookup(b"INFO"), Some(false));
+        assert_eq!(f.lookup(b"L200"), None);
     }
 
     #[test]

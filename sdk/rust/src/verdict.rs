@@ -20,26 +20,28 @@ pub enum Verdict {
 
 impl Verdict {
     /// Keeps the events for which `keep` returns true: [`Verdict::KeepAll`] when that is
-    /// every event, else [`Verdict::Keep`] with their indices. Allocates nothing until the
-    /// first event is dropped.
+    /// every event, else [`Verdict::Keep`] with their indices. One allocation per batch.
     pub fn keep_where(batch: &Batch, mut keep: impl FnMut(&Event<'_>) -> bool) -> Verdict {
-        let mut kept: Option<Vec<u32>> = None;
+        // Branch-free: every index is written, and the length moves on only for kept
+        // events, so `keep`'s answer is data, not a jump the CPU must guess (a filter's
+        // answers are as random as its input: measured 14% of drop_debug's time per event
+        // on real lines, with a branch-free lookup in the filter too).
+        let len = batch.len();
+        let mut kept: Vec<u32> = Vec::with_capacity(len);
+        let out = kept.spare_capacity_mut().as_mut_ptr();
+        let mut n = 0;
         for event in batch {
             let k = keep(&event);
-            match (&mut kept, k) {
-                (Some(list), true) => list.push(event.index() as u32),
-                (Some(_), false) | (None, true) => {}
-                (None, false) => {
-                    let mut list = Vec::with_capacity(batch.len());
-                    list.extend(0..event.index() as u32);
-                    kept = Some(list);
-                }
-            }
+            // SAFETY: n <= event.index() < len <= capacity, and u32 needs no drop.
+            unsafe { (*out.add(n)).write(event.index() as u32) };
+            n += usize::from(k);
         }
-        match kept {
-            None => Verdict::KeepAll,
-            Some(list) => Verdict::Keep(list),
+        if n == len {
+            return Verdict::KeepAll;
         }
+        // SAFETY: the first n slots were written.
+        unsafe { kept.set_len(n) };
+        Verdict::Keep(kept)
     }
 
     /// Drops every event of the batch.
