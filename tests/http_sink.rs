@@ -1,13 +1,17 @@
 //! The `http` sink against a real HTTP server in this process (axum on 127.0.0.1), driven
 //! through the real `logcatch` binary: formats, gzip, headers from the environment, retries
-//! on 503 and 429 (`Retry-After`), dead letters on 400, a server that comes up late, a clean
-//! stop while retrying, and configs `validate` refuses.
+//! on 503 and 429 (`Retry-After`), dead letters on 400, `_bulk` answers read item by item
+//! (failed items retried alone, refused ones dead-lettered, 409 on `create` taken as already
+//! there, unreadable answers retried), a server that comes up late, a clean stop while
+//! retrying, and configs `validate` refuses.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::server::{Request, Server};
@@ -337,6 +341,234 @@ fn a_413_splits_the_body_until_the_server_takes_it() {
         !s.path("data/dead_letter/p.ndjson").exists(),
         "nothing was dead-lettered"
     );
+}
+
+/// The numbers of the documents in a `_bulk` body, in order (each after a `create` line).
+fn bulk_numbers(body: &[u8]) -> Vec<u64> {
+    let text = std::str::from_utf8(body).expect("a UTF-8 body");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() % 2, 0, "an action line before each document");
+    lines
+        .chunks(2)
+        .map(|pair| {
+            assert_eq!(pair[0], r#"{"create":{}}"#);
+            let doc: serde_json::Value = serde_json::from_str(pair[1]).expect("a JSON document");
+            number(doc["message"].as_str().expect("a message"))
+        })
+        .collect()
+}
+
+/// A `_bulk` answer with one `create` item per (status, error object or "").
+fn bulk_answer(items: &[(u16, String)]) -> String {
+    let errors = items.iter().any(|(status, _)| *status >= 300);
+    let items: Vec<String> = items
+        .iter()
+        .map(|(status, error)| {
+            let error = if error.is_empty() {
+                String::new()
+            } else {
+                format!(",\"error\":{error}")
+            };
+            format!("{{\"create\":{{\"_index\":\"logs\",\"status\":{status}{error}}}}}")
+        })
+        .collect();
+    format!(
+        "{{\"took\":3,\"errors\":{errors},\"items\":[{}]}}",
+        items.join(",")
+    )
+}
+
+/// An item error object as Elasticsearch writes it.
+fn es_error(kind: &str, reason: &str) -> String {
+    serde_json::json!({ "type": kind, "reason": reason }).to_string()
+}
+
+/// The dead-letter file of pipeline `p`, one JSON object per line.
+fn dead_letters(s: &Scratch) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(s.path("data/dead_letter/p.ndjson"))
+        .expect("a dead-letter file")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn es_bulk_failed_items_are_retried_alone_and_refused_ones_dead_lettered() {
+    // The first answer: 200 with `errors: true`; lines ending in 3 are refused for good (400),
+    // in 5 and 7 are to be retried (429, 503). The second: the first item fails once more.
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let server = Server::start_owned({
+        let taken = taken.clone();
+        move |n, body| {
+            let items: Vec<(u16, String)> = bulk_numbers(body)
+                .into_iter()
+                .enumerate()
+                .map(|(position, line)| match (n, line % 10) {
+                    (0, 3) => (
+                        400,
+                        es_error(
+                            "mapper_parsing_exception",
+                            &format!("failed to parse field [level] of line {line}"),
+                        ),
+                    ),
+                    (0, 5) => (
+                        429,
+                        es_error("es_rejected_execution_exception", "queue full"),
+                    ),
+                    (0, 7) => (503, es_error("unavailable_shards_exception", "no primary")),
+                    (1, _) if position == 0 => {
+                        (429, es_error("circuit_breaking_exception", "busy"))
+                    }
+                    _ => {
+                        taken.lock().unwrap().push(line);
+                        (201, String::new())
+                    }
+                })
+                .collect();
+            (
+                200,
+                vec![("content-type", "application/json")],
+                bulk_answer(&items),
+            )
+        }
+    });
+    let s = Scratch::new();
+    input(&s, 100);
+    let sink = "        format: es_bulk\n        compression: gzip\n";
+    let (ok, log) = run_once(&config(&s, &server.url(), 1000, sink), &[]);
+    assert!(ok, "{log}");
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "{log}");
+    let retried: Vec<u64> = (0..100).filter(|n| matches!(n % 10, 5 | 7)).collect();
+    assert_eq!(
+        bulk_numbers(&requests[1].body),
+        retried,
+        "only the failed items again"
+    );
+    assert_eq!(bulk_numbers(&requests[2].body), [5]);
+    // Every line once in what the server took, but the refused ones.
+    let mut taken = taken.lock().unwrap().clone();
+    taken.sort_unstable();
+    let refused: Vec<u64> = (0..100).filter(|n| n % 10 == 3).collect();
+    let want: Vec<u64> = (0..100).filter(|n| n % 10 != 3).collect();
+    assert_eq!(taken, want, "each line taken exactly once");
+
+    let dead = dead_letters(&s);
+    let dead_numbers: Vec<u64> = dead
+        .iter()
+        .map(|d| number(d["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(dead_numbers, refused);
+    for (d, line) in dead.iter().zip(&refused) {
+        assert_eq!(d["plugin"], "http");
+        assert_eq!(
+            d["reason"],
+            format!(
+                "sinks[0]: _bulk item refused: 400 mapper_parsing_exception: failed to parse field [level] of line {line}"
+            )
+        );
+    }
+    assert_eq!(sink_counter(&log, "dead_lettered"), 10);
+    assert_eq!(sink_counter(&log, "events"), 100);
+    assert_eq!(
+        sink_counter(&log, "errors"),
+        2,
+        "one per answer with failed items"
+    );
+    assert!(
+        log.contains("the server refused 10 of 100 events of a _bulk request (first: 400 mapper_parsing_exception"),
+        "{log}"
+    );
+    assert!(
+        log.contains("20 of 100 _bulk items failed (first: 429 es_rejected_execution_exception: queue full); the batch is kept and retried"),
+        "{log}"
+    );
+    assert!(log.contains("delivered again after retrying"), "{log}");
+}
+
+#[test]
+fn es_bulk_a_409_to_create_means_the_document_is_already_there() {
+    // A store that sets document ids (as an ingest pipeline making `_id` from `source` and
+    // `offset` does): it indexes the even lines of the first request, then the answer is
+    // lost (a gateway's 504). The whole request comes again: the even lines get 409.
+    let store = Arc::new(Mutex::new(BTreeSet::new()));
+    let server = Server::start_owned({
+        let store = store.clone();
+        move |n, body| {
+            let mut store = store.lock().unwrap();
+            let lines = bulk_numbers(body);
+            if n == 0 {
+                store.extend(lines.into_iter().filter(|l| l % 2 == 0));
+                return (504, vec![], "gateway timeout".to_owned());
+            }
+            let items: Vec<(u16, String)> = lines
+                .into_iter()
+                .map(|l| {
+                    if store.insert(l) {
+                        (201, String::new())
+                    } else {
+                        let why = "version conflict, document already exists";
+                        (409, es_error("version_conflict_engine_exception", why))
+                    }
+                })
+                .collect();
+            (200, vec![], bulk_answer(&items))
+        }
+    });
+    let s = Scratch::new();
+    input(&s, 60);
+    let (ok, log) = run_once(
+        &config(&s, &server.url(), 1000, "        format: es_bulk\n"),
+        &[],
+    );
+    assert!(ok, "{log}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "the 409s are not retried:\n{log}");
+    assert_eq!(requests[0].body, requests[1].body);
+    assert_eq!(
+        store.lock().unwrap().iter().copied().collect::<Vec<_>>(),
+        (0..60).collect::<Vec<_>>()
+    );
+    assert!(
+        !s.path("data/dead_letter/p.ndjson").exists(),
+        "a document already there is not a refusal"
+    );
+    assert_eq!(sink_counter(&log, "dead_lettered"), 0);
+    assert_eq!(sink_counter(&log, "errors"), 1, "the 504 only");
+}
+
+#[test]
+fn es_bulk_answers_that_cannot_be_read_are_retried_whole() {
+    let server = Server::start(|n, _| match n {
+        0 => (200, vec![], "<html>upstream says hi</html>"),
+        1 => (
+            200,
+            vec![],
+            r#"{"took":1,"errors":true,"items":[{"create":{"status":201}}]}"#,
+        ),
+        _ => (200, vec![], r#"{"took":1,"errors":false,"items":[]}"#),
+    });
+    let s = Scratch::new();
+    input(&s, 50);
+    let (ok, log) = run_once(
+        &config(&s, &server.url(), 1000, "        format: es_bulk\n"),
+        &[],
+    );
+    assert!(ok, "{log}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "{log}");
+    for r in &requests[1..] {
+        assert_eq!(r.body, requests[0].body, "the whole request again");
+    }
+    assert_eq!(bulk_numbers(&requests[2].body), (0..50).collect::<Vec<_>>());
+    assert!(
+        log.contains("HTTP 200 OK, but the _bulk answer cannot be read: expected value at line 1 column 1: <html>upstream says hi</html>; the batch is kept and retried"),
+        "{log}"
+    );
+    assert_eq!(sink_counter(&log, "errors"), 2);
+    assert_eq!(sink_counter(&log, "dead_lettered"), 0);
+    assert!(!s.path("data/dead_letter/p.ndjson").exists());
 }
 
 #[test]

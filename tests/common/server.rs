@@ -34,10 +34,14 @@ impl Request {
 pub type Reply = (u16, Vec<(&'static str, &'static str)>, &'static str);
 /// Decides the answer to request number `n` (0-based) with (decoded) body `body`.
 pub type Answer = dyn Fn(usize, &[u8]) -> Reply + Send + Sync;
+/// An answer whose body is made for the request (e.g. a `_bulk` answer naming each item).
+pub type OwnedReply = (u16, Vec<(&'static str, &'static str)>, String);
+/// Decides an [`OwnedReply`] to request number `n` (0-based) with (decoded) body `body`.
+pub type OwnedAnswer = dyn Fn(usize, &[u8]) -> OwnedReply + Send + Sync;
 
 struct ServerState {
     requests: Mutex<Vec<Request>>,
-    answer: Box<Answer>,
+    answer: Box<OwnedAnswer>,
 }
 
 /// The server; dropping it stops it.
@@ -56,6 +60,23 @@ impl Server {
 
     /// A server on `listener` (bound by the test, e.g. to start late on a known port).
     pub fn start_on(listener: TcpListener, answer: Box<Answer>) -> Server {
+        let answer = move |n: usize, body: &[u8]| {
+            let (status, extra, text) = answer(n, body);
+            (status, extra, text.to_owned())
+        };
+        Server::start_owned_on(listener, Box::new(answer))
+    }
+
+    /// A server on a free port whose answers' bodies `answer` makes for each request.
+    pub fn start_owned(
+        answer: impl Fn(usize, &[u8]) -> OwnedReply + Send + Sync + 'static,
+    ) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Server::start_owned_on(listener, Box::new(answer))
+    }
+
+    /// [`start_owned`](Self::start_owned) on `listener`.
+    fn start_owned_on(listener: TcpListener, answer: Box<OwnedAnswer>) -> Server {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(ServerState {

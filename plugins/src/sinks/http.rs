@@ -1,18 +1,20 @@
 //! The `http` sink: POSTs each batch to an HTTP(S) endpoint as NDJSON, a JSON array or an
 //! Elasticsearch `_bulk` body, optionally gzipped, in requests of at most `max_body_bytes`.
 //!
-//! A batch is acknowledged only after every one of its requests got a 2xx, or was refused for
-//! good and written to the pipeline's dead-letter file. Connection errors, timeouts, 408, 429
-//! and 5xx are retried inside `write` with capped, jittered exponential backoff (honouring
+//! A batch is acknowledged only after each of its events was taken by the server, or refused
+//! for good and written to the pipeline's dead-letter file. Connection errors, timeouts, 408,
+//! 429 and 5xx are retried inside `write` with capped, jittered exponential backoff (honouring
 //! `Retry-After`), so the pipeline is held meanwhile (backpressure) and nothing is dropped; at
 //! shutdown an undelivered batch is simply not acknowledged, and is read again at the next
-//! start. Header values are never logged.
+//! start. A `_bulk` answer is read item by item (a 200 may hold failed items): only the failed
+//! items are sent again, and the ones refused for good are dead-lettered with their reason.
+//! Header values are never logged.
 
 mod body;
+mod bulk;
 mod config;
 mod retry;
 
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,20 +22,28 @@ use async_trait::async_trait;
 use logcatch_core::batch::Batch;
 use logcatch_core::metrics::Counters;
 use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContext, SinkWriter};
+use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, HeaderValue, RETRY_AFTER};
 
 pub use config::{BodyFormat, Compression, HttpSinkConfig};
 
 use body::{Encoded, compress};
+use bulk::Outcome;
 use config::Settings;
 use retry::{Backoff, Class, LogLimit, classify, parse_retry_after};
 
 /// How much of a refusing server's answer goes into the log and the dead-letter reason.
 const BODY_EXCERPT: usize = 512;
-/// At most one retry warning per this long (per sink); the others are counted.
+/// At most one retry warning, and one warning about refused `_bulk` items, per this long
+/// (per sink); the others are counted.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 /// Redirects followed (307/308 only: they keep the method and the body).
 const MAX_REDIRECTS: usize = 5;
+
+/// The events of one request: indices into the batch, ascending.
+type Part = Vec<usize>;
+/// Events refused for good: index into the batch, and the reason for the dead-letter file.
+type RefusedEvents = Vec<(usize, String)>;
 
 struct HttpSink {
     settings: Arc<Settings>,
@@ -72,6 +82,7 @@ impl Sink for HttpSink {
             client,
             ctx: ctx.clone(),
             warnings: LogLimit::new(WARN_EVERY),
+            refusals: LogLimit::new(WARN_EVERY),
             warned: false,
             body: Vec::new(),
         }))
@@ -84,6 +95,8 @@ struct HttpWriter {
     ctx: SinkContext,
     backoff: Backoff,
     warnings: LogLimit,
+    /// Limits the warnings about `_bulk` items refused for good.
+    refusals: LogLimit,
     /// A retry warning went out since the last delivery (so the recovery is logged too).
     warned: bool,
     /// Reused for each uncompressed body.
@@ -100,8 +113,10 @@ enum Refused {
 
 /// How one request went.
 enum Attempt {
-    /// 2xx.
+    /// 2xx (for `_bulk`: with every item delivered).
     Delivered,
+    /// A 2xx answer to a `_bulk` request with failed items.
+    Bulk(Outcome),
     /// Worth sending again, after the server's `Retry-After` if it gave one.
     Retry {
         why: String,
@@ -118,69 +133,147 @@ impl SinkWriter for HttpWriter {
     async fn write(&mut self, batch: &Batch) -> Result<(), PluginError> {
         let encoded = Encoded::new(batch);
         let s = self.settings.clone();
-        let mut todo = encoded.chunks(s.format, s.max_body_bytes);
-        todo.reverse(); // a stack: the next part is last
-        while let Some(range) = todo.pop() {
-            encoded.body(range.clone(), s.format, &mut self.body);
-            let wire = bytes::Bytes::from(compress(&self.body, s.compression));
-            match self.deliver(wire, range.len()).await {
+        let chunks = encoded.chunks(s.format, s.max_body_bytes);
+        // A stack: the next part is last.
+        let mut todo: Vec<Part> = chunks.into_iter().rev().map(Iterator::collect).collect();
+        let mut refused = RefusedEvents::new();
+        while let Some(mut part) = todo.pop() {
+            match self.deliver(&encoded, &mut part, &mut refused).await {
                 Ok(()) => {}
-                Err(Refused::TooLarge(why)) if range.len() > 1 => {
-                    let mid = range.start + range.len() / 2;
-                    tracing::warn!(pipeline = %self.ctx.pipeline, component = %self.ctx.component, events = range.len(), "{why}; sending it in two halves");
-                    todo.push(mid..range.end);
-                    todo.push(range.start..mid);
+                Err(Refused::TooLarge(why)) if part.len() > 1 => {
+                    tracing::warn!(pipeline = %self.ctx.pipeline, component = %self.ctx.component, events = part.len(), "{why}; sending it in two halves");
+                    let back = part.split_off(part.len() / 2);
+                    todo.push(back);
+                    todo.push(part);
                 }
                 Err(Refused::TooLarge(why) | Refused::Rejected(why)) => {
-                    self.dead_letter(batch, range, why).await?;
+                    self.refuse(&part, why, &mut refused);
                 }
             }
         }
-        Ok(())
+        self.dead_letter(batch, refused).await
     }
 }
 
 impl HttpWriter {
-    /// Sends one body until the server takes it or refuses it for good; retryable failures
-    /// are counted, logged (rate-limited) and retried after a backoff.
-    async fn deliver(&mut self, wire: bytes::Bytes, events: usize) -> Result<(), Refused> {
+    /// Sends the events of `part` until the server has taken each of them, or refused the
+    /// whole request for good (`Err`; `part` then holds the events it refused). `_bulk` items
+    /// refused for good go to `refused` and leave `part`; failed attempts and failed items
+    /// are counted, logged (rate-limited) and sent again after a backoff.
+    async fn deliver(
+        &mut self,
+        encoded: &Encoded,
+        part: &mut Part,
+        refused: &mut RefusedEvents,
+    ) -> Result<(), Refused> {
+        let mut wire = None;
         loop {
-            let refused = match self.attempt(wire.clone()).await {
+            let body = wire.get_or_insert_with(|| self.wire(encoded, part)).clone();
+            let (why, retry_after) = match self.attempt(body, part.len()).await {
                 Attempt::Delivered => {
-                    if std::mem::take(&mut self.warned) {
-                        tracing::info!(pipeline = %self.ctx.pipeline, component = %self.ctx.component, failed_attempts = self.backoff.failures(), "delivered again after retrying");
-                    }
-                    self.backoff.reset();
+                    self.recovered();
                     return Ok(());
                 }
-                Attempt::Retry { why, retry_after } => {
-                    self.ctx.counters.error(&why);
-                    let delay = match retry_after {
-                        Some(asked) => self.backoff.retry_after(asked),
-                        None => self.backoff.next(),
-                    };
-                    if let Some(suppressed) = self.warnings.allow(Instant::now()) {
-                        self.warned = true;
-                        tracing::warn!(
-                            pipeline = %self.ctx.pipeline, component = %self.ctx.component, events,
-                            attempt = self.backoff.failures(), retry_in_ms = delay.as_millis() as u64,
-                            similar_warnings_suppressed = suppressed,
-                            "{why}; the batch is kept and retried"
-                        );
+                Attempt::Bulk(outcome) => match self.settle_items(part, outcome, refused) {
+                    None => {
+                        self.recovered();
+                        return Ok(());
                     }
-                    tokio::time::sleep(delay).await;
-                    continue;
+                    Some(why) => {
+                        wire = None; // `part` changed
+                        (why, None)
+                    }
+                },
+                Attempt::Retry { why, retry_after } => (why, retry_after),
+                Attempt::TooLarge { why } => {
+                    self.backoff.reset();
+                    return Err(Refused::TooLarge(why));
                 }
-                Attempt::TooLarge { why } => Refused::TooLarge(why),
-                Attempt::Rejected { why } => Refused::Rejected(why),
+                Attempt::Rejected { why } => {
+                    self.backoff.reset();
+                    return Err(Refused::Rejected(why));
+                }
             };
-            self.backoff.reset();
-            return Err(refused);
+            self.wait(&why, part.len(), retry_after).await;
         }
     }
 
-    /// One POST.
-    async fn attempt(&self, wire: bytes::Bytes) -> Attempt {
+    /// The body of `part` as it goes on the wire.
+    fn wire(&mut self, encoded: &Encoded, part: &[usize]) -> bytes::Bytes {
+        let s = &self.settings;
+        encoded.body(part.iter().copied(), s.format, &mut self.body);
+        bytes::Bytes::from(compress(&self.body, s.compression))
+    }
+
+    /// Counts a failed attempt, logs it (at most one warning per `WARN_EVERY`) and sleeps for
+    /// the backoff, or for the server's `Retry-After` when it gave one.
+    async fn wait(&mut self, why: &str, events: usize, retry_after: Option<Duration>) {
+        self.ctx.counters.error(why);
+        let delay = match retry_after {
+            Some(asked) => self.backoff.retry_after(asked),
+            None => self.backoff.next(),
+        };
+        if let Some(suppressed) = self.warnings.allow(Instant::now()) {
+            self.warned = true;
+            tracing::warn!(
+                pipeline = %self.ctx.pipeline, component = %self.ctx.component, events,
+                attempt = self.backoff.failures(), retry_in_ms = delay.as_millis() as u64,
+                similar_warnings_suppressed = suppressed,
+                "{why}; the batch is kept and retried"
+            );
+        }
+        tokio::time::sleep(delay).await;
+    }
+
+    /// After a delivery: logs the recovery when a retry warning went out, resets the backoff.
+    fn recovered(&mut self) {
+        if std::mem::take(&mut self.warned) {
+            tracing::info!(pipeline = %self.ctx.pipeline, component = %self.ctx.component, failed_attempts = self.backoff.failures(), "delivered again after retrying");
+        }
+        self.backoff.reset();
+    }
+
+    /// Applies a `_bulk` answer's failed items to `part`: the ones refused for good move to
+    /// `refused` (with a rate-limited warning), the ones worth retrying stay in `part`, alone.
+    /// `Some(why)` when some are to be sent again.
+    fn settle_items(
+        &mut self,
+        part: &mut Part,
+        outcome: Outcome,
+        refused: &mut RefusedEvents,
+    ) -> Option<String> {
+        let c = self.ctx.clone();
+        let sent = part.len();
+        if outcome.duplicates > 0 {
+            tracing::debug!(pipeline = %c.pipeline, component = %c.component, events = outcome.duplicates, "_bulk items answered 409 to `create`: the documents are already there (sent before), so delivered");
+        }
+        if let Some((_, first)) = outcome.rejected.first() {
+            let n = outcome.rejected.len();
+            if outcome.retry.is_empty() {
+                // Otherwise `wait` counts this answer.
+                c.counters.error(&format!("_bulk item refused: {first}"));
+            }
+            if let Some(suppressed) = self.refusals.allow(Instant::now()) {
+                tracing::warn!(pipeline = %c.pipeline, component = %c.component, events = n, similar_warnings_suppressed = suppressed, "the server refused {n} of {sent} events of a _bulk request (first: {first}); they go to the dead-letter file");
+            }
+            refused.extend(outcome.rejected.iter().map(|(at, why)| {
+                (
+                    part[*at],
+                    format!("{}: _bulk item refused: {why}", c.component),
+                )
+            }));
+        }
+        let (_, first) = outcome.retry.first()?;
+        let why = format!(
+            "{} of {sent} _bulk items failed (first: {first})",
+            outcome.retry.len()
+        );
+        *part = outcome.retry.iter().map(|&(at, _)| part[at]).collect();
+        Some(why)
+    }
+
+    /// One POST of `actions` events.
+    async fn attempt(&self, wire: bytes::Bytes, actions: usize) -> Attempt {
         let s = &self.settings;
         let mut request = self
             .client
@@ -201,16 +294,17 @@ impl HttpWriter {
         };
         let status = response.status();
         let class = classify(status);
+        let bulk = s.format == BodyFormat::EsBulk;
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         // Read the answer whole: the connection can then be reused, and its text explains
-        // a refusal.
+        // a refusal (or, for `_bulk`, which items failed).
         let text = match response.bytes().await {
             Ok(b) => b,
-            Err(e) if class == Class::Delivered => {
+            Err(e) if class == Class::Delivered && !bulk => {
                 // The server said 2xx; only its body was cut short.
                 tracing::debug!(pipeline = %self.ctx.pipeline, component = %self.ctx.component, "reading a 2xx answer failed: {}", describe(&e, s.timeout));
                 return Attempt::Delivered;
@@ -224,6 +318,7 @@ impl HttpWriter {
         };
         let why = || format!("HTTP {status}{}", excerpt(&text));
         match class {
+            Class::Delivered if bulk => bulk_answer(status, &text, actions),
             Class::Delivered => Attempt::Delivered,
             Class::Retry => Attempt::Retry {
                 why: why(),
@@ -234,25 +329,50 @@ impl HttpWriter {
         }
     }
 
-    /// Writes the events of `range` to the dead-letter file with `why`, counts and logs them.
+    /// A request refused for good: counted, logged, and its events marked for the
+    /// dead-letter file.
+    fn refuse(&self, part: &[usize], why: String, refused: &mut RefusedEvents) {
+        let c = &self.ctx;
+        c.counters.error(&why);
+        tracing::error!(pipeline = %c.pipeline, component = %c.component, events = part.len(), "the server refused the data: {why}; the events go to the dead-letter file");
+        let reason = format!("{}: {why}", c.component);
+        refused.extend(part.iter().map(|&i| (i, reason.clone())));
+    }
+
+    /// Writes the refused events to the dead-letter file in batch order, with their reasons,
+    /// and counts them.
     async fn dead_letter(
         &self,
         batch: &Batch,
-        range: Range<usize>,
-        why: String,
+        mut refused: RefusedEvents,
     ) -> Result<(), PluginError> {
-        let n = range.len();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        refused.sort_unstable_by_key(|&(i, _)| i);
+        let n = refused.len();
         let c = &self.ctx;
-        self.ctx.counters.error(&why);
-        tracing::error!(pipeline = %c.pipeline, component = %c.component, events = n, "the server refused the data: {why}; the events go to the dead-letter file");
-        let events = batch.select(range);
-        let reasons = vec![format!("{}: {why}", c.component); n];
+        let events = batch.select(refused.iter().map(|&(i, _)| i));
+        let reasons: Vec<String> = refused.into_iter().map(|(_, why)| why).collect();
         let (dead, pipeline) = (c.dead_letters.clone(), c.pipeline.clone());
         tokio::task::spawn_blocking(move || dead.write(&pipeline, "http", &events, &reasons))
             .await
             .map_err(|e| PluginError::new(format!("writing dead letters failed: {e}")))?;
         Counters::add(&c.counters.dead_lettered, n as u64);
         Ok(())
+    }
+}
+
+/// What a 2xx answer to a `_bulk` request says. One that cannot be read is retried whole:
+/// which of its items got in is unknown.
+fn bulk_answer(status: StatusCode, text: &[u8], actions: usize) -> Attempt {
+    match bulk::read(text, actions) {
+        Ok(outcome) if outcome == Outcome::default() => Attempt::Delivered,
+        Ok(outcome) => Attempt::Bulk(outcome),
+        Err(why) => Attempt::Retry {
+            why: format!("HTTP {status}, but {why}{}", excerpt(text)),
+            retry_after: None,
+        },
     }
 }
 

@@ -66,20 +66,24 @@ impl Encoded {
         chunks
     }
 
-    /// Writes the body of the events in `range` in `format` to `out` (cleared first).
-    pub fn body(&self, range: Range<usize>, format: BodyFormat, out: &mut Vec<u8>) {
+    /// Writes the body of `events` (indices, in order) in `format` to `out` (cleared first):
+    /// a whole chunk, or the items of a `_bulk` request that are sent again.
+    pub fn body(
+        &self,
+        events: impl IntoIterator<Item = usize>,
+        format: BodyFormat,
+        out: &mut Vec<u8>,
+    ) {
         out.clear();
         match format {
             BodyFormat::Ndjson => {
-                let start = if range.start == 0 {
-                    0
-                } else {
-                    self.ends[range.start - 1]
-                };
-                out.extend_from_slice(&self.lines[start..self.ends[range.end - 1]]);
+                for i in events {
+                    out.extend_from_slice(self.line(i));
+                    out.push(b'\n');
+                }
             }
             BodyFormat::EsBulk => {
-                for i in range {
+                for i in events {
                     out.extend_from_slice(BULK_ACTION);
                     out.extend_from_slice(self.line(i));
                     out.push(b'\n');
@@ -87,7 +91,7 @@ impl Encoded {
             }
             BodyFormat::JsonArray => {
                 out.push(b'[');
-                for (n, i) in range.enumerate() {
+                for (n, i) in events.into_iter().enumerate() {
                     if n > 0 {
                         out.push(b',');
                     }
@@ -166,6 +170,28 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(lines[3]).unwrap();
         assert_eq!(doc["message"], "line\n1");
         assert_eq!(doc["offset"], 10);
+    }
+
+    #[test]
+    fn a_body_can_hold_any_events_of_the_batch() {
+        // The failed items of a `_bulk` answer are sent again on their own.
+        let e = Encoded::new(&batch(5));
+        let mut out = Vec::new();
+        e.body([1, 4], BodyFormat::EsBulk, &mut out);
+        let text = String::from_utf8(out.clone()).unwrap();
+        let docs: Vec<serde_json::Value> = text
+            .lines()
+            .skip(1)
+            .step_by(2)
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            messages(&serde_json::Value::Array(docs)),
+            ["line\n1", "line\n4"]
+        );
+        assert_eq!(text.matches("{\"create\":{}}\n").count(), 2);
+        e.body([0, 3], BodyFormat::Ndjson, &mut out);
+        assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 2);
     }
 
     #[test]
