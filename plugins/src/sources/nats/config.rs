@@ -37,7 +37,7 @@ pub struct NatsSourceConfig {
     /// Most messages delivered and not yet acked (set when the consumer is created).
     #[serde(default = "default_max_ack_pending")]
     pub max_ack_pending: i64,
-    /// Messages asked for in one pull (default: the pipeline's `batch.max_events`).
+    /// Messages asked for in one pull (default: 4 x the pipeline's `batch.max_events`).
     #[serde(default)]
     pub pull_batch: Option<usize>,
     /// User name (with `password`).

@@ -2,6 +2,7 @@
 //! publishes) is restored as it was, with its message, time, source, offset and attributes;
 //! any other payload becomes the message of an event whose source is the subject.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use logcatch_core::batch::{AttrValue, BatchBuilder};
@@ -9,12 +10,16 @@ use logcatch_core::metrics::Counters;
 use serde::Deserialize;
 
 /// The event JSON of the `file` sink's `format: json` and of the `nats` sink.
+/// Strings borrow from the payload unless they hold escapes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventJson {
-    message: String,
-    timestamp: String,
-    source: String,
+struct EventJson<'a> {
+    #[serde(borrow)]
+    message: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    source: Cow<'a, str>,
     offset: u64,
     attributes: serde_json::Map<String, serde_json::Value>,
 }
