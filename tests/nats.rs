@@ -302,8 +302,19 @@ fn a_server_killed_and_restarted_mid_stream_loses_nothing() {
     append_lines(&input, 5_000..10_000);
     std::thread::sleep(Duration::from_secs(1));
     nats.restart(Duration::ZERO);
+    let restarted = Instant::now();
     append_lines(&input, 10_000..15_000);
     wait_for_all(&out, 15_000, &[&agent, &consumer], "server restart");
+    // Recovery takes a reconnect (at most 4 s of client backoff), one ack timeout (5 s) and
+    // the consumer's ack_wait (2 s); a publisher stalled after the restart takes far longer.
+    let took = restarted.elapsed();
+    eprintln!("server restart: every line delivered {took:?} after the restart");
+    assert!(
+        took < Duration::from_secs(60),
+        "delivery stalled after the restart: {took:?}\n{}\n{}",
+        agent.log(),
+        consumer.log()
+    );
     assert!(agent.terminate().success());
     assert!(consumer.terminate().success());
 }

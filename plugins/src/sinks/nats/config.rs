@@ -10,6 +10,10 @@ use serde::Deserialize;
 use super::connect::{Connect, ConnectFields};
 use super::subject::{SubjectTemplate, is_filter};
 
+/// The most messages awaiting their ack: the client's channel for one subscription (where
+/// the acks arrive) holds 64k messages, and an ack that finds it full is dropped.
+pub const MAX_IN_FLIGHT: usize = 65_536;
+
 /// `type: nats` (sink) options.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,8 +127,11 @@ impl NatsSinkConfig {
         if self.timeout.is_zero() {
             return Err(OptionsError::new("timeout", "must be more than 0"));
         }
-        if self.max_in_flight == 0 {
-            return Err(OptionsError::new("max_in_flight", "must be at least 1"));
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            return Err(OptionsError::new(
+                "max_in_flight",
+                format!("must be between 1 and {MAX_IN_FLIGHT}"),
+            ));
         }
         if self.retry_max_backoff < Duration::from_millis(100) {
             return Err(OptionsError::new(
@@ -205,6 +212,10 @@ mod tests {
         );
         assert_eq!(
             field("url: nats://h\nsubject: logs\nmax_in_flight: 0"),
+            "max_in_flight"
+        );
+        assert_eq!(
+            field("url: nats://h\nsubject: logs\nmax_in_flight: 100000"),
             "max_in_flight"
         );
         assert_eq!(
