@@ -3,12 +3,17 @@
 #   - file -> file (the baseline) and file -> nats sink, each `logcatch run --once`;
 #   - end to end: a consumer logcatch (nats source -> file) running while an agent logcatch
 #     (file -> nats sink) ships the file, timed until the consumer's file holds every line.
+#   - the server's own limit: a minimal async-nats publisher (bench/nats_baseline.rs, the
+#     plugins crate's example `nats_baseline`) publishing the same lines, one message each,
+#     with a Nats-Msg-Id, 1024 at a time, each batch waiting for its acks on one reply
+#     subject, as the sink does (mode inbox1).
 # Lines/s, the ratio to file -> file, and the peak RSS of each process. A real nats-server
 # (-js, file storage in a temp dir) on a free loopback port; everything is removed at the end.
 # See bench/README.md ("NATS"). Progress on stderr, the table on stdout.
 #
 # Environment: BENCH_REPS=3, BENCH_LINES=1000000, BENCH_KEEP=0 (1 keeps the temp dir),
-# LOGCATCH=path (a binary to measure; default: build the release one).
+# LOGCATCH=path (a binary to measure; default: build the release one), NATS_BASELINE=path
+# (the baseline publisher; default: built with logcatch, or next to LOGCATCH in examples/).
 set -euo pipefail
 
 REPS=${BENCH_REPS:-3}
@@ -37,7 +42,10 @@ if [[ -z ${LOGCATCH:-} ]]; then # LOGCATCH=path uses that binary and builds noth
     log "building logcatch (release)"
     cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin logcatch >&2
     LOGCATCH="$ROOT/target/release/logcatch"
+    cargo build --release --manifest-path "$ROOT/Cargo.toml" -p logcatch-plugins --example nats_baseline >&2
 fi
+NATS_BASELINE=${NATS_BASELINE:-$(dirname "$LOGCATCH")/examples/nats_baseline}
+[[ -x $NATS_BASELINE ]] || { log "no baseline publisher at $NATS_BASELINE: that row is left out"; NATS_BASELINE=; }
 python3 "$BENCH_DIR/gen.py" --lines "$LINES" --out "$WORK/input.log"
 cat "$WORK/input.log" >/dev/null
 
@@ -76,6 +84,12 @@ for rep in $(seq 1 "$REPS"); do
     config "$WORK/file-$rep" "$FILE_SRC" '[{ type: file, path: out.log, format: json }]'
     once file "$WORK/file-$rep"
     rm -rf "$WORK/file-$rep"
+
+    if [[ -n $NATS_BASELINE ]]; then # prints: mode messages seconds messages/s
+        out=$("$NATS_BASELINE" "$URL" B$rep "b$rep.x" "$WORK/input.log" inbox1 1024 2>"$WORK/stderr") \
+            || { cat "$WORK/stderr" >&2; die "the baseline publisher failed"; }
+        record baseline "$(echo "$out" | awk '{print $3}')" 0
+    fi
 
     # A stream of its own each time: JetStream would take a repeat of the same messages
     # (same Nats-Msg-Id) for duplicates and drop them without storing.
@@ -127,15 +141,19 @@ print(f"NATS JetStream: {lines:,} lines, medians of {os.environ['REPS']}")
 print(f"{'case':<44} {'median s':>9} {'lines/s':>9} {'vs file':>8} {'peak RSS':>9}")
 labels = {
     "file": "file -> file (json)",
+    "baseline": "server limit: minimal publisher, no logcatch",
     "nats": "file -> nats sink (acked by JetStream)",
     "agent": "agent: file -> nats, while a consumer runs",
     "e2e": "end to end: agent -> NATS -> consumer -> file",
 }
-for name in ("file", "nats", "agent", "e2e"):
+for name in ("file", "baseline", "nats", "agent", "e2e"):
+    if name not in rows:
+        continue
     t = med(name)
     rss = max(r for _, r in rows[name]) / 1024
     who = " (consumer)" if name == "e2e" else ""
-    print(f"{labels[name]:<44} {t:>9.3f} {lines / t / 1e6:>8.2f}M {base / t:>7.2f}x {rss:>6.1f} MB{who}")
+    rss = f"{rss:>6.1f} MB" if rss else "     -   "
+    print(f"{labels[name]:<44} {t:>9.3f} {lines / t / 1e6:>8.2f}M {base / t:>7.2f}x {rss}{who}")
 print("vs file: file -> file's time / this time (higher is faster); peak RSS from GNU time, the "
       "consumer's from VmHWM.")
 EOF
