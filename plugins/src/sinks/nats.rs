@@ -325,18 +325,11 @@ impl NatsWriter {
                     deadline = tokio::time::Instant::now() + timeout;
                 }
             }
-            while sent.saturating_sub(acks.answers) >= max_in_flight {
-                match tokio::time::timeout_at(deadline, self.acks.next()).await {
-                    Ok(Some(ack)) => {
-                        if acks.take(&reply, &ack) {
-                            deadline = tokio::time::Instant::now() + timeout;
-                        }
-                    }
-                    Ok(None) => return Err(closed()),
-                    Err(_) => break,
-                }
-            }
-            if sent.saturating_sub(acks.answers) >= max_in_flight {
+            let room = |a: &Acks| sent.saturating_sub(a.answers) < max_in_flight;
+            if !self
+                .take_acks(&reply, &mut acks, &mut deadline, room)
+                .await?
+            {
                 unsent = Some((i, "no JetStream ack in time".to_owned()));
                 break;
             }
@@ -369,17 +362,9 @@ impl NatsWriter {
                 }
             }
         }
-        while acks.answers < sent {
-            match tokio::time::timeout_at(deadline, self.acks.next()).await {
-                Ok(Some(ack)) => {
-                    if acks.take(&reply, &ack) {
-                        deadline = tokio::time::Instant::now() + timeout;
-                    }
-                }
-                Ok(None) => return Err(closed()),
-                Err(_) => break,
-            }
-        }
+        let all_answered = |a: &Acks| a.answers >= sent;
+        self.take_acks(&reply, &mut acks, &mut deadline, all_answered)
+            .await?;
         round.duplicates = acks.duplicates;
         let refused = |m: &Outgoing| round.refused.iter().any(|(r, _)| r.index == m.index);
         let retry: Vec<(Outgoing, String)> = if acks.distinct_stored() >= sent {
@@ -404,6 +389,29 @@ impl NatsWriter {
         };
         round.retry = retry;
         Ok(round)
+    }
+
+    /// Takes the acks of round `reply` until `enough` holds (true) or `timeout` passes
+    /// without one (false); each ack of the round moves `deadline` on.
+    async fn take_acks(
+        &mut self,
+        reply: &Subject,
+        acks: &mut Acks,
+        deadline: &mut tokio::time::Instant,
+        enough: impl Fn(&Acks) -> bool,
+    ) -> Result<bool, PluginError> {
+        while !enough(acks) {
+            match tokio::time::timeout_at(*deadline, self.acks.next()).await {
+                Ok(Some(ack)) => {
+                    if acks.take(reply, &ack) {
+                        *deadline = tokio::time::Instant::now() + self.settings.timeout;
+                    }
+                }
+                Ok(None) => return Err(closed()),
+                Err(_) => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// Logs a retry, at most once per [`WARN_EVERY`].
