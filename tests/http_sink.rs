@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -536,6 +536,97 @@ fn es_bulk_a_409_to_create_means_the_document_is_already_there() {
     );
     assert_eq!(sink_counter(&log, "dead_lettered"), 0);
     assert_eq!(sink_counter(&log, "errors"), 1, "the 504 only");
+}
+
+/// Each action line's `_id` and its document's line number, from a `_bulk` body sent with
+/// `generate_id: true`.
+fn bulk_ids(body: &[u8]) -> Vec<(String, u64)> {
+    let text = std::str::from_utf8(body).expect("a UTF-8 body");
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(2)
+        .map(|pair| {
+            let action: serde_json::Value = serde_json::from_str(pair[0]).expect("an action");
+            let id = action["create"]["_id"].as_str().expect("an _id").to_owned();
+            let doc: serde_json::Value = serde_json::from_str(pair[1]).expect("a JSON document");
+            (id, number(doc["message"].as_str().expect("a message")))
+        })
+        .collect()
+}
+
+#[test]
+fn es_bulk_generate_id_stores_nothing_twice_across_lost_answers_and_re_reads() {
+    // A store keyed by `_id`, as Elasticsearch is: it indexes the even lines of the first
+    // request and its answer is lost (504); the request comes again. Then the whole file is
+    // read again from scratch (a data_dir lost): every document is already there.
+    let store: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let server = Server::start_owned({
+        let store = store.clone();
+        move |n, body| {
+            let mut store = store.lock().unwrap();
+            let docs = bulk_ids(body);
+            if n == 0 {
+                store.extend(docs.into_iter().filter(|(_, l)| l % 2 == 0));
+                return (504, vec![], "gateway timeout".to_owned());
+            }
+            let items: Vec<(u16, String)> = docs
+                .into_iter()
+                .map(|(id, line)| match store.insert(id, line) {
+                    None => (201, String::new()),
+                    Some(_) => {
+                        let why = "version conflict, document already exists";
+                        (409, es_error("version_conflict_engine_exception", why))
+                    }
+                })
+                .collect();
+            (200, vec![], bulk_answer(&items))
+        }
+    });
+    let s = Scratch::new();
+    input(&s, 60);
+    let yaml = config(
+        &s,
+        &server.url(),
+        1000,
+        "        format: es_bulk\n        generate_id: true\n",
+    );
+    let (ok, log) = run_once(&yaml, &[]);
+    assert!(ok, "{log}");
+    std::fs::remove_dir_all(s.path("data")).unwrap();
+    let (ok, again) = run_once(&yaml, &[]);
+    assert!(ok, "{again}");
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "{log}\n{again}");
+    assert!(
+        requests[0].body == requests[1].body,
+        "a resent request is the same"
+    );
+    assert_eq!(
+        bulk_ids(&requests[1].body),
+        bulk_ids(&requests[2].body),
+        "a line read again has the same id (its ingest time differs)"
+    );
+    let ids: BTreeSet<String> = bulk_ids(&requests[0].body)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids.len(), 60, "one id per line");
+    let stored: Vec<u64> = store
+        .lock()
+        .unwrap()
+        .values()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        stored,
+        (0..60).collect::<Vec<_>>(),
+        "every line stored once"
+    );
+    assert_eq!(store.lock().unwrap().len(), 60);
+    assert!(!s.path("data/dead_letter/p.ndjson").exists());
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub mod sinks {
     //! Where lines go.
     pub mod blackhole;
     pub mod encode;
+    pub mod event_id;
     pub mod file;
     pub mod http;
     pub mod nats;

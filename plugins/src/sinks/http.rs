@@ -131,7 +131,7 @@ enum Attempt {
 #[async_trait]
 impl SinkWriter for HttpWriter {
     async fn write(&mut self, batch: &Batch) -> Result<(), PluginError> {
-        let encoded = Encoded::new(batch);
+        let encoded = Encoded::new(batch, self.settings.generate_id);
         let s = self.settings.clone();
         let chunks = encoded.chunks(s.format, s.max_body_bytes);
         // A stack: the next part is last.

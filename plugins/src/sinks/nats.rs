@@ -47,7 +47,7 @@ use async_nats::{HeaderMap, StatusCode, Subject, Subscriber};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
-use logcatch_core::batch::{Batch, EventRef};
+use logcatch_core::batch::Batch;
 use logcatch_core::metrics::Counters;
 use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContext, SinkWriter};
 use serde::Deserialize;
@@ -55,6 +55,7 @@ use serde::Deserialize;
 pub use config::NatsSinkConfig;
 
 use super::encode::{Format, encode};
+use super::event_id::event_id;
 use config::Settings;
 
 /// At most one retry warning per this long (per sink); the others are counted.
@@ -284,7 +285,7 @@ impl NatsWriter {
                 index,
                 subject: Subject::from(self.settings.subject.render(&self.ctx.pipeline, &event)),
                 payload: json.slice(start..end),
-                id: message_id(&event),
+                id: event_id(&event),
             });
             start = end + 1;
         }
@@ -486,40 +487,9 @@ fn answer(reply: &async_nats::Message) -> Result<Stored, String> {
     }
 }
 
-/// The `Nats-Msg-Id` of an event: a 128-bit hash of its source, offset and message, so the
-/// same line read again (a retry, a re-read after a crash) gets the same id, and a rotated
-/// file's new line at an old offset does not. 22 characters (base64url): the server scans
-/// every message's headers several times and keeps each id for the stream's duplicate window,
-/// so a short id is measurably cheaper for it than the 42-character hex form used before.
-pub fn message_id(event: &EventRef<'_>) -> String {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(&xxhash_rust::xxh3::xxh3_64(event.source().as_bytes()).to_le_bytes());
-    h.update(&event.offset().to_le_bytes());
-    h.update(event.message().as_bytes());
-    base64url(&h.digest128().to_le_bytes())
-}
-
-/// Base64url without padding.
-fn base64url(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(DIGITS[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logcatch_core::ack::Ack;
-    use logcatch_core::batch::BatchBuilder;
 
     fn reply(payload: &'static [u8], status: Option<StatusCode>) -> async_nats::Message {
         async_nats::Message {
@@ -580,29 +550,5 @@ mod tests {
         bad.take(&round, &reply(br#"{"stream":"S"}"#, None));
         assert_eq!(bad.distinct_stored(), 0);
         assert!(bad.failure.unwrap().contains("without a sequence"));
-    }
-
-    #[test]
-    fn message_ids_follow_source_offset_and_text() {
-        let mut b = BatchBuilder::with_capacity(4, 64);
-        let a = b.source("/var/log/a.log");
-        let other = b.source("/var/log/b.log");
-        b.push("x", a, 0, 1);
-        b.push("x", a, 0, 2);
-        b.push("y", a, 0, 1);
-        b.push("x", other, 0, 1);
-        let batch = b.finish(Ack::none());
-        let ids: Vec<String> = batch.iter().map(|e| message_id(&e)).collect();
-        assert_eq!(ids[0], ids[1], "the ingest time is not part of the id");
-        assert_ne!(ids[0], ids[2]);
-        assert_ne!(ids[0], ids[3]);
-        assert!(ids[0].is_ascii() && ids[0].len() == 22, "{}", ids[0]);
-        assert!(
-            ids[0]
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        );
-        assert_eq!(base64url(b"\xfb\xff"), "-_8");
-        assert_eq!(base64url(b"Man"), "TWFu");
     }
 }

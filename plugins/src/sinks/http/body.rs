@@ -9,9 +9,13 @@ use logcatch_core::batch::Batch;
 
 use super::config::{BodyFormat, Compression};
 use crate::sinks::encode::{Format, encode};
+use crate::sinks::event_id::{self, event_id};
 
 /// The action line before each event in a `_bulk` body (`create` also works on data streams).
 const BULK_ACTION: &[u8] = b"{\"create\":{}}\n";
+/// The same with a document id: this, the id, then [`BULK_ID_END`].
+const BULK_ID_START: &[u8] = b"{\"create\":{\"_id\":\"";
+const BULK_ID_END: &[u8] = b"\"}}\n";
 
 /// One batch as JSON, one line per event.
 #[derive(Debug, Default)]
@@ -20,15 +24,44 @@ pub struct Encoded {
     lines: Vec<u8>,
     /// Where each event's line ends (after its `\n`).
     ends: Vec<usize>,
+    /// With `generate_id`: every event's id, [`event_id::LEN`] bytes each, in order.
+    ids: Option<Vec<u8>>,
 }
 
 impl Encoded {
-    /// Encodes every event of `batch`.
-    pub fn new(batch: &Batch) -> Self {
+    /// Encodes every event of `batch`, and its id when `ids` (`_bulk` document ids).
+    pub fn new(batch: &Batch, ids: bool) -> Self {
         let mut lines = Vec::with_capacity(batch.message_bytes() as usize + 128 * batch.len());
         encode(batch, Format::Json, &mut lines);
         let ends = memchr::memchr_iter(b'\n', &lines).map(|i| i + 1).collect();
-        Encoded { lines, ends }
+        let ids = ids.then(|| {
+            let mut all = Vec::with_capacity(batch.len() * event_id::LEN);
+            for event in batch.iter() {
+                all.extend_from_slice(event_id(&event).as_bytes());
+            }
+            all
+        });
+        Encoded { lines, ends, ids }
+    }
+
+    /// Event `i`'s `_bulk` action line.
+    fn action(&self, i: usize, out: &mut Vec<u8>) {
+        match &self.ids {
+            None => out.extend_from_slice(BULK_ACTION),
+            Some(ids) => {
+                out.extend_from_slice(BULK_ID_START);
+                out.extend_from_slice(&ids[i * event_id::LEN..(i + 1) * event_id::LEN]);
+                out.extend_from_slice(BULK_ID_END);
+            }
+        }
+    }
+
+    /// Length of every `_bulk` action line of this batch.
+    fn action_len(&self) -> usize {
+        match self.ids {
+            None => BULK_ACTION.len(),
+            Some(_) => BULK_ID_START.len() + event_id::LEN + BULK_ID_END.len(),
+        }
     }
 
     /// Number of events.
@@ -47,7 +80,7 @@ impl Encoded {
     pub fn chunks(&self, format: BodyFormat, max: usize) -> Vec<Range<usize>> {
         let (fixed, per_event) = match format {
             BodyFormat::Ndjson => (0, 1),
-            BodyFormat::EsBulk => (0, 1 + BULK_ACTION.len()),
+            BodyFormat::EsBulk => (0, 1 + self.action_len()),
             BodyFormat::JsonArray => (1, 1), // `[` once, then `,` or `]` after each
         };
         let mut chunks = Vec::new();
@@ -84,7 +117,7 @@ impl Encoded {
             }
             BodyFormat::EsBulk => {
                 for i in events {
-                    out.extend_from_slice(BULK_ACTION);
+                    self.action(i, out);
                     out.extend_from_slice(self.line(i));
                     out.push(b'\n');
                 }
@@ -143,7 +176,7 @@ mod tests {
 
     #[test]
     fn every_format_carries_every_event_once() {
-        let e = Encoded::new(&batch(3));
+        let e = Encoded::new(&batch(3), false);
         assert_eq!(e.len(), 3);
         let want = vec!["line\n0", "line\n1", "line\n2"];
         let mut out = Vec::new();
@@ -175,7 +208,7 @@ mod tests {
     #[test]
     fn a_body_can_hold_any_events_of_the_batch() {
         // The failed items of a `_bulk` answer are sent again on their own.
-        let e = Encoded::new(&batch(5));
+        let e = Encoded::new(&batch(5), false);
         let mut out = Vec::new();
         e.body([1, 4], BodyFormat::EsBulk, &mut out);
         let text = String::from_utf8(out.clone()).unwrap();
@@ -195,8 +228,35 @@ mod tests {
     }
 
     #[test]
+    fn generated_ids_are_the_events_own_and_stable() {
+        let e = Encoded::new(&batch(3), true);
+        let mut out = Vec::new();
+        e.body([0, 2], BodyFormat::EsBulk, &mut out);
+        let text = String::from_utf8(out.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let b = batch(3);
+        let events: Vec<_> = b.iter().collect();
+        for (line, i) in [(lines[0], 0), (lines[2], 2)] {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(action["create"]["_id"], event_id(&events[i]), "{line}");
+        }
+        assert_ne!(lines[0], lines[2]);
+        let mut again = Vec::new();
+        Encoded::new(&batch(3), true).body([0, 2], BodyFormat::EsBulk, &mut again);
+        assert_eq!(again, out, "the same events, the same ids");
+    }
+
+    #[test]
     fn chunks_fit_the_limit_and_cover_every_event_in_order() {
-        let e = Encoded::new(&batch(50));
+        for e in [
+            Encoded::new(&batch(50), false),
+            Encoded::new(&batch(50), true),
+        ] {
+            chunks_fit(&e);
+        }
+    }
+
+    fn chunks_fit(e: &Encoded) {
         for format in [
             BodyFormat::Ndjson,
             BodyFormat::JsonArray,
@@ -217,10 +277,14 @@ mod tests {
             assert_eq!(next, 50);
             assert_eq!(e.chunks(format, usize::MAX), vec![0..50]);
         }
-        // An event bigger than the limit goes alone.
+    }
+
+    #[test]
+    fn an_event_bigger_than_the_limit_goes_alone() {
+        let e = Encoded::new(&batch(50), false);
         assert_eq!(e.chunks(BodyFormat::Ndjson, 1).len(), 50);
         assert!(
-            Encoded::new(&Batch::default())
+            Encoded::new(&Batch::default(), false)
                 .chunks(BodyFormat::Ndjson, 10)
                 .is_empty()
         );

@@ -21,6 +21,10 @@ pub struct HttpSinkConfig {
     /// Whether request bodies are compressed.
     #[serde(default)]
     pub compression: Compression,
+    /// `es_bulk` only: give each document the event's stable id as `_id`, so a request sent
+    /// again (after a lost answer, or a re-read after a crash) stores nothing twice.
+    #[serde(default)]
+    pub generate_id: bool,
     /// Extra request headers (`${VAR}` in the config is expanded from the environment).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -58,7 +62,8 @@ pub enum BodyFormat {
     Ndjson,
     /// One JSON array of objects (`application/json`).
     JsonArray,
-    /// Elasticsearch/OpenSearch `_bulk`: a `{"create":{}}` line before each object.
+    /// Elasticsearch/OpenSearch `_bulk`: a `{"create":{}}` line before each object
+    /// (`{"create":{"_id":"..."}}` with `generate_id`).
     EsBulk,
 }
 
@@ -116,6 +121,8 @@ pub struct Settings {
     pub format: BodyFormat,
     /// Body compression.
     pub compression: Compression,
+    /// `_bulk` documents carry their event's id.
+    pub generate_id: bool,
     /// Every header sent (configured ones marked sensitive, plus `Content-Type`).
     pub headers: HeaderMap,
     /// Per request.
@@ -135,6 +142,12 @@ impl HttpSinkConfig {
     pub fn check(self) -> Result<Settings, OptionsError> {
         let url = parse_url(&self.url)?;
         let headers = parse_headers(&self.headers, self.format)?;
+        if self.generate_id && self.format != BodyFormat::EsBulk {
+            return Err(OptionsError::new(
+                "generate_id",
+                "is only for `format: es_bulk` (document ids)",
+            ));
+        }
         if self.timeout.is_zero() {
             return Err(OptionsError::new("timeout", "must be more than zero"));
         }
@@ -160,6 +173,7 @@ impl HttpSinkConfig {
             url,
             format: self.format,
             compression: self.compression,
+            generate_id: self.generate_id,
             headers,
             timeout: self.timeout,
             max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
@@ -253,6 +267,17 @@ mod tests {
             "headers.Content-Length"
         );
         assert_eq!(err("url: http://h\ntimeout: 0").field, "timeout");
+        assert_eq!(
+            err("url: http://h\ngenerate_id: true").field,
+            "generate_id",
+            "document ids are for es_bulk only"
+        );
+        assert!(
+            config("url: http://h\nformat: es_bulk\ngenerate_id: true")
+                .check()
+                .unwrap()
+                .generate_id
+        );
         assert_eq!(
             err("url: http://h\nretry_initial_backoff: 2s\nretry_max_backoff: 1s").field,
             "retry_max_backoff"
