@@ -487,27 +487,28 @@ fn es_bulk_failed_items_are_retried_alone_and_refused_ones_dead_lettered() {
     assert!(log.contains("delivered again after retrying"), "{log}");
 }
 
-#[test]
-fn es_bulk_a_409_to_create_means_the_document_is_already_there() {
-    // A store that sets document ids (as an ingest pipeline making `_id` from `source` and
-    // `offset` does): it indexes the even lines of the first request, then the answer is
-    // lost (a gateway's 504). The whole request comes again: the even lines get 409.
-    let store = Arc::new(Mutex::new(BTreeSet::new()));
+/// A `_bulk` server that keys documents as Elasticsearch does by `_id` (`docs` gives each
+/// document's key and line number): it stores the even lines of the first request and
+/// answers 504 (the answer is lost), then answers each item 201, or 409 when its key is
+/// already there. Returns the store: key to line.
+fn store_by_id(
+    docs: fn(&[u8]) -> Vec<(String, u64)>,
+) -> (Server, Arc<Mutex<BTreeMap<String, u64>>>) {
+    let store: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let server = Server::start_owned({
         let store = store.clone();
         move |n, body| {
             let mut store = store.lock().unwrap();
-            let lines = bulk_numbers(body);
+            let docs = docs(body);
             if n == 0 {
-                store.extend(lines.into_iter().filter(|l| l % 2 == 0));
+                store.extend(docs.into_iter().filter(|(_, l)| l % 2 == 0));
                 return (504, vec![], "gateway timeout".to_owned());
             }
-            let items: Vec<(u16, String)> = lines
+            let items: Vec<(u16, String)> = docs
                 .into_iter()
-                .map(|l| {
-                    if store.insert(l) {
-                        (201, String::new())
-                    } else {
+                .map(|(id, line)| match store.insert(id, line) {
+                    None => (201, String::new()),
+                    Some(_) => {
                         let why = "version conflict, document already exists";
                         (409, es_error("version_conflict_engine_exception", why))
                     }
@@ -515,6 +516,18 @@ fn es_bulk_a_409_to_create_means_the_document_is_already_there() {
                 .collect();
             (200, vec![], bulk_answer(&items))
         }
+    });
+    (server, store)
+}
+
+#[test]
+fn es_bulk_a_409_to_create_means_the_document_is_already_there() {
+    // A store that sets document ids (as an ingest pipeline making `_id` from `source` and
+    // `offset` does): it indexes the even lines of the first request, then the answer is
+    // lost (a gateway's 504). The whole request comes again: the even lines get 409.
+    let (server, store) = store_by_id(|body| {
+        let lines = bulk_numbers(body);
+        lines.into_iter().map(|l| (format!("{l:06}"), l)).collect()
     });
     let s = Scratch::new();
     input(&s, 60);
@@ -527,7 +540,7 @@ fn es_bulk_a_409_to_create_means_the_document_is_already_there() {
     assert_eq!(requests.len(), 2, "the 409s are not retried:\n{log}");
     assert_eq!(requests[0].body, requests[1].body);
     assert_eq!(
-        store.lock().unwrap().iter().copied().collect::<Vec<_>>(),
+        store.lock().unwrap().values().copied().collect::<Vec<_>>(),
         (0..60).collect::<Vec<_>>()
     );
     assert!(
@@ -559,29 +572,7 @@ fn es_bulk_generate_id_stores_nothing_twice_across_lost_answers_and_re_reads() {
     // A store keyed by `_id`, as Elasticsearch is: it indexes the even lines of the first
     // request and its answer is lost (504); the request comes again. Then the whole file is
     // read again from scratch (a data_dir lost): every document is already there.
-    let store: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
-    let server = Server::start_owned({
-        let store = store.clone();
-        move |n, body| {
-            let mut store = store.lock().unwrap();
-            let docs = bulk_ids(body);
-            if n == 0 {
-                store.extend(docs.into_iter().filter(|(_, l)| l % 2 == 0));
-                return (504, vec![], "gateway timeout".to_owned());
-            }
-            let items: Vec<(u16, String)> = docs
-                .into_iter()
-                .map(|(id, line)| match store.insert(id, line) {
-                    None => (201, String::new()),
-                    Some(_) => {
-                        let why = "version conflict, document already exists";
-                        (409, es_error("version_conflict_engine_exception", why))
-                    }
-                })
-                .collect();
-            (200, vec![], bulk_answer(&items))
-        }
-    });
+    let (server, store) = store_by_id(bulk_ids);
     let s = Scratch::new();
     input(&s, 60);
     let yaml = config(
