@@ -179,14 +179,11 @@ impl WasmFilter {
             .instantiate(&mut store)
             .map_err(|e| err(describe(&e, &self.limits)))?;
         arm(&mut store, &self.limits);
-        match plugin
+        let init = plugin
             .logcatch_plugin_filter()
-            .call_init(&mut store, &self.config_json)
-        {
-            Ok(Ok(())) => Ok(Instance { store, plugin }),
-            Ok(Err(m)) => Err(err(format!("init: {m}"))),
-            Err(e) => Err(err(format!("init trapped: {}", describe(&e, &self.limits)))),
-        }
+            .call_init(&mut store, &self.config_json);
+        init_outcome(init, &self.limits, &self.path)?;
+        Ok(Instance { store, plugin })
     }
 
     /// Runs `process` on `batch` in `instance`, within the limits.
@@ -222,6 +219,23 @@ pub(super) fn arm(store: &mut Store<HostState>, limits: &Limits) {
             .set_fuel(fuel)
             .expect("fuel is enabled on the fuel engine");
     }
+}
+
+/// An `init` call's result as a load error of the plugin at `path`: refused or trapped.
+pub(super) fn init_outcome(
+    result: wasmtime::Result<Result<(), String>>,
+    limits: &Limits,
+    path: &Path,
+) -> Result<(), WasmError> {
+    let message = match call_outcome(result, limits) {
+        Ok(()) => return Ok(()),
+        Err(CallError::Refused(m)) => format!("init: {m}"),
+        Err(CallError::Trap(m)) => format!("init trapped: {m}"),
+    };
+    Err(WasmError::Init {
+        path: path.to_owned(),
+        message,
+    })
 }
 
 /// A guest call's result as the host sees it: the guest's value, its refusal, or a trap

@@ -25,8 +25,8 @@ use wasmtime::{Engine, Store};
 use super::SINK_CONTRACT;
 use super::allow::{AllowedHost, HttpGrant};
 use super::filter::{
-    CallError, Limits, WasmError, arm, call_outcome, compile, describe, missing_export, new_store,
-    one_line,
+    CallError, Limits, WasmError, arm, call_outcome, compile, describe, init_outcome,
+    missing_export, new_store, one_line,
 };
 use super::host::HostState;
 use super::sink_bindings::{SinkPlugin, SinkPluginPre};
@@ -166,14 +166,11 @@ impl WasmSink {
             .instantiate(&mut store)
             .map_err(|e| err(describe(&e, &self.limits)))?;
         arm(&mut store, &self.limits);
-        match plugin
+        let init = plugin
             .logcatch_plugin_sink()
-            .call_init(&mut store, &self.config_json)
-        {
-            Ok(Ok(())) => Ok(SinkInstance { store, plugin }),
-            Ok(Err(m)) => Err(err(format!("init: {m}"))),
-            Err(e) => Err(err(format!("init trapped: {}", describe(&e, &self.limits)))),
-        }
+            .call_init(&mut store, &self.config_json);
+        init_outcome(init, &self.limits, &self.path)?;
+        Ok(SinkInstance { store, plugin })
     }
 
     /// Runs `write` on `batch` in `instance`, within the limits. Blocking: call it off the

@@ -11,27 +11,32 @@ pub const LEN: usize = 22;
 /// line at an old offset does not. 22 characters: NATS scans and keeps every message's id
 /// for its duplicate window, so a short id is measurably cheaper for it than hex.
 pub fn event_id(event: &EventRef<'_>) -> String {
+    let mut out = Vec::with_capacity(LEN);
+    push_event_id(event, &mut out);
+    String::from_utf8(out).expect("base64url is ASCII")
+}
+
+/// Appends [`event_id`] to `out`, allocating nothing (for bodies that carry an id per event).
+pub fn push_event_id(event: &EventRef<'_>, out: &mut Vec<u8>) {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     h.update(&xxhash_rust::xxh3::xxh3_64(event.source().as_bytes()).to_le_bytes());
     h.update(&event.offset().to_le_bytes());
     h.update(event.message().as_bytes());
-    base64url(&h.digest128().to_le_bytes())
+    push_base64url(&h.digest128().to_le_bytes(), out);
 }
 
-/// Base64url without padding.
-fn base64url(bytes: &[u8]) -> String {
+/// Appends `bytes` in base64url without padding.
+fn push_base64url(bytes: &[u8], out: &mut Vec<u8>) {
     const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = chunk
             .iter()
             .enumerate()
             .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
-            out.push(DIGITS[(n >> (18 - 6 * i) & 63) as usize] as char);
+            out.push(DIGITS[(n >> (18 - 6 * i) & 63) as usize]);
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -60,7 +65,12 @@ mod tests {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         );
-        assert_eq!(base64url(b"\xfb\xff"), "-_8");
-        assert_eq!(base64url(b"Man"), "TWFu");
+        let b64 = |bytes: &[u8]| {
+            let mut out = Vec::new();
+            push_base64url(bytes, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(b64(b"\xfb\xff"), "-_8");
+        assert_eq!(b64(b"Man"), "TWFu");
     }
 }

@@ -9,7 +9,7 @@ use logcatch_core::batch::Batch;
 
 use super::config::{BodyFormat, Compression};
 use crate::sinks::encode::{Format, encode};
-use crate::sinks::event_id::{self, event_id};
+use crate::sinks::event_id::{self, push_event_id};
 
 /// The action line before each event in a `_bulk` body (`create` also works on data streams).
 const BULK_ACTION: &[u8] = b"{\"create\":{}}\n";
@@ -37,7 +37,7 @@ impl Encoded {
         let ids = ids.then(|| {
             let mut all = Vec::with_capacity(batch.len() * event_id::LEN);
             for event in batch.iter() {
-                all.extend_from_slice(event_id(&event).as_bytes());
+                push_event_id(&event, &mut all);
             }
             all
         });
@@ -153,6 +153,7 @@ pub fn compress(body: &[u8], compression: Compression) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sinks::event_id::event_id;
     use logcatch_core::ack::Ack;
     use logcatch_core::batch::BatchBuilder;
     use std::io::Read;
