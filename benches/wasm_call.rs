@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use logcatch_core::ack::Ack;
 use logcatch_core::batch::{AttrValue, Batch, BatchBuilder};
-use logcatch_core::wasm::{Limits, WasmFilter};
+use logcatch_core::wasm::{LimitsConfig, PluginSpec, WasmFilter};
 
 fn guest(name: &str) -> PathBuf {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -68,27 +68,28 @@ fn main() {
         "plugin", "batch", "attrs", "events/s", "ns/event", "us/call"
     );
     for (name, config) in plugins {
-        let (filter, mut instance) = WasmFilter::load(
-            &guest(name),
-            config.to_owned(),
-            Limits::default(),
-            cache.path(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let spec = PluginSpec {
+            path: guest(name),
+            config_json: config.to_owned(),
+            limits: LimitsConfig::default(),
+            allow_hosts: std::sync::Arc::new([]),
+        };
+        let filter = WasmFilter::load(spec, cache.path()).unwrap_or_else(|e| panic!("{e}"));
+        let mut instance = filter.instantiate().unwrap_or_else(|e| panic!("{e}"));
         for attrs in [0, 4] {
             for size in [64, 256, 1024, 4096] {
                 let batches: Vec<Batch> = (0..BATCHES as u64)
                     .map(|seed| batch(size, attrs, seed))
                     .collect();
-                let mut next = batches.iter().map(Batch::columns).cycle();
+                let mut next = batches.iter().cycle();
                 // Warm up, then run for about half a second.
-                for cols in next.by_ref().take(BATCHES) {
-                    filter.process(&mut instance, cols).unwrap();
+                for b in next.by_ref().take(BATCHES) {
+                    filter.process(&mut instance, b).unwrap();
                 }
                 let (mut calls, started) = (0u64, Instant::now());
                 while started.elapsed() < Duration::from_millis(500) {
-                    for cols in next.by_ref().take(10) {
-                        std::hint::black_box(filter.process(&mut instance, cols).unwrap());
+                    for b in next.by_ref().take(10) {
+                        std::hint::black_box(filter.process(&mut instance, b).unwrap());
                     }
                     calls += 10;
                 }
@@ -102,5 +103,15 @@ fn main() {
                 );
             }
         }
+        // A new instance (instantiate and `init`): paid at start, after a trap, at a swap.
+        let (mut made, started) = (0u64, Instant::now());
+        while started.elapsed() < Duration::from_millis(300) {
+            drop(std::hint::black_box(filter.instantiate().unwrap()));
+            made += 1;
+        }
+        println!(
+            "{name:<11} new instance: {:.1} us",
+            started.elapsed().as_secs_f64() * 1e6 / made as f64
+        );
     }
 }

@@ -12,6 +12,9 @@ use logcatch_core::registry::Plan;
 
 mod scaffold;
 
+/// Most blocking threads the runtime may start (they are made on demand and exit when idle).
+const MAX_BLOCKING_THREADS: usize = 8192;
+
 /// The config used when none is given.
 const DEFAULT_CONFIG: &str = include_str!("../config/logcatch.yaml");
 const DEFAULT_ORIGIN: &str = "<embedded config/logcatch.yaml>";
@@ -221,6 +224,10 @@ fn filter_config(wasm: &Path, config_json: &str) -> String {
 fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Each pipeline holds a blocking thread for its life (its filter chain, its file
+        // tailer): tokio's default cap of 512 would let a few hundred pipelines starve
+        // every other blocking task (checkpoint writes, compiles) of a thread.
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
         .context("starting the runtime")?;
     rt.block_on(daemon::run(plan, opts))
@@ -242,10 +249,11 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-    // Panics are caught and reported by the supervisor with their pipeline and component;
-    // this records where they happened, through the same log.
+    // Every panic is a bug. Those the supervisor catches are reported by it again with
+    // their pipeline and component; this records where each one happened, through the same
+    // log, including those outside any supervision.
     std::panic::set_hook(Box::new(|info| {
         let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-        tracing::debug!(%location, "panic: {info}");
+        tracing::error!(%location, "panic: {info}");
     }));
 }

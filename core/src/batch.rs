@@ -90,6 +90,11 @@ impl Batch {
         self.cols.msg_off.is_empty()
     }
 
+    /// Number of attributes over all events.
+    pub fn attr_count(&self) -> usize {
+        self.cols.attr_key_id.len()
+    }
+
     /// Total bytes of message text, for byte counters.
     pub fn message_bytes(&self) -> u64 {
         self.cols.msg_len.iter().map(|&l| l as u64).sum()
@@ -403,6 +408,12 @@ impl Batch {
                         "attribute {a}: text span out of the arena or not UTF-8"
                     ));
                 }
+                3 if cols.attr_val[a] > 1 => {
+                    return bad(format!(
+                        "attribute {a}: bool value {} is neither 0 nor 1",
+                        cols.attr_val[a]
+                    ));
+                }
                 0..=3 => {}
                 k => return bad(format!("attribute {a}: unknown kind {k}")),
             }
@@ -414,48 +425,99 @@ impl Batch {
         })
     }
 
-    /// A new batch (without ack) holding the events at `indices`, in that order.
+    /// A new batch (without ack) holding the events at `indices`, in that order, with only
+    /// their text copied: what a search for poison events hands a plugin, and what a sink
+    /// dead-letters.
     pub fn select(&self, indices: impl IntoIterator<Item = usize>) -> Batch {
         let mut out = Batch::default();
-        out.append_events(self, indices);
+        out.append_events(self, indices)
+            .expect("a subset of a valid batch fits in one");
         out
     }
 
-    /// Appends events of `other` (by index) to this batch, merging dictionaries.
-    pub fn append_events(&mut self, other: &Batch, indices: impl IntoIterator<Item = usize>) {
-        let base = self.cols.arena.len() as u64;
-        let (src, oc) = (&other.cols, &mut self.cols);
-        oc.arena.extend_from_slice(&src.arena);
-        let source_map: Vec<u32> = src
-            .sources
-            .iter()
-            .map(|s| intern(&mut oc.sources, s))
-            .collect();
-        let key_map: Vec<u32> = src
-            .attr_keys
-            .iter()
-            .map(|k| intern(&mut oc.attr_keys, k))
-            .collect();
+    /// Appends the events of `other` at `indices` (in that order) to this batch, copying
+    /// only their message and text attribute bytes (never the rest of `other`'s arena) and
+    /// merging the dictionaries. Refused, with this batch unchanged, if the arena would
+    /// outgrow the 4 GiB that `u32` offsets address.
+    pub fn append_events(
+        &mut self,
+        other: &Batch,
+        indices: impl IntoIterator<Item = usize>,
+    ) -> Result<(), InvalidBatch> {
+        let indices: Vec<usize> = indices.into_iter().collect();
+        let src = &other.cols;
+        let mut needed = self.cols.arena.len() as u64;
+        for &i in &indices {
+            needed += src.msg_len[i] as u64;
+            let (start, end) = attr_range(src, i);
+            for a in start..end {
+                if src.attr_kind[a] == AttrKind::Text as u8 {
+                    needed += src.attr_val[a] & 0xFFFF_FFFF;
+                }
+            }
+        }
+        if needed > u32::MAX as u64 {
+            return Err(InvalidBatch(format!(
+                "{needed} bytes of text do not fit in one batch (at most 4 GiB)"
+            )));
+        }
+        let oc = &mut self.cols;
+        oc.arena
+            .reserve((needed as usize).saturating_sub(oc.arena.len()));
+        // Dictionary ids of `other` mapped to this batch's, resolved on first use through
+        // an index of this batch's entries (a plugin's dictionaries may be long).
+        let mut source_map: Vec<Option<u32>> = vec![None; src.sources.len()];
+        let mut key_map: Vec<Option<u32>> = vec![None; src.attr_keys.len()];
+        let mut sources = Interner::of(&oc.sources);
+        let mut keys = Interner::of(&oc.attr_keys);
         for i in indices {
-            oc.msg_off.push((base + src.msg_off[i] as u64) as u32);
-            oc.msg_len.push(src.msg_len[i]);
+            let (off, len) = (src.msg_off[i] as usize, src.msg_len[i] as usize);
+            oc.msg_off.push(oc.arena.len() as u32);
+            oc.msg_len.push(len as u32);
+            oc.arena.extend_from_slice(&src.arena[off..off + len]);
             oc.timestamp_ns.push(src.timestamp_ns[i]);
-            oc.source_id.push(source_map[src.source_id[i] as usize]);
+            let sid = src.source_id[i] as usize;
+            let id = *source_map[sid]
+                .get_or_insert_with(|| sources.intern(&mut oc.sources, &src.sources[sid]));
+            oc.source_id.push(id);
             oc.offset.push(src.offset[i]);
             let (start, end) = attr_range(src, i);
             for a in start..end {
-                oc.attr_key_id.push(key_map[src.attr_key_id[a] as usize]);
+                let kid = src.attr_key_id[a] as usize;
+                let key = *key_map[kid]
+                    .get_or_insert_with(|| keys.intern(&mut oc.attr_keys, &src.attr_keys[kid]));
+                oc.attr_key_id.push(key);
                 oc.attr_kind.push(src.attr_kind[a]);
                 let v = src.attr_val[a];
                 oc.attr_val
                     .push(if src.attr_kind[a] == AttrKind::Text as u8 {
-                        v + (base << 32)
+                        let (off, len) = ((v >> 32) as usize, (v & 0xFFFF_FFFF) as usize);
+                        let at = oc.arena.len() as u64;
+                        oc.arena.extend_from_slice(&src.arena[off..off + len]);
+                        (at << 32) | len as u64
                     } else {
                         v
                     });
             }
             oc.attr_end.push(oc.attr_key_id.len() as u32);
         }
+        Ok(())
+    }
+
+    /// Bytes of text the events reference: their messages and text attributes, counted
+    /// once per reference (a plugin may point many events at the same bytes). What sinks
+    /// encode, so what a bound on a plugin's output must count.
+    pub fn text_bytes(&self) -> u64 {
+        let c = &self.cols;
+        let messages: u64 = c.msg_len.iter().map(|&l| l as u64).sum();
+        let attrs: u64 = c
+            .attr_kind
+            .iter()
+            .zip(&c.attr_val)
+            .filter(|(k, _)| **k == AttrKind::Text as u8)
+            .map(|(_, v)| v & 0xFFFF_FFFF)
+            .sum();
+        messages + attrs
     }
 
     /// Keeps only the events at `indices` (ascending, in range), keeping the ack: the path of
@@ -507,13 +569,29 @@ impl Batch {
     }
 }
 
-fn intern(dict: &mut Vec<String>, s: &str) -> u32 {
-    match dict.iter().position(|d| d == s) {
-        Some(i) => i as u32,
-        None => {
-            dict.push(s.to_owned());
-            (dict.len() - 1) as u32
+/// Ids of a dictionary's entries by value, so merging a long dictionary stays linear.
+struct Interner {
+    ids: std::collections::HashMap<String, u32>,
+}
+
+impl Interner {
+    fn of(dict: &[String]) -> Self {
+        let mut ids = std::collections::HashMap::with_capacity(dict.len());
+        for (i, s) in dict.iter().enumerate() {
+            ids.entry(s.clone()).or_insert(i as u32);
         }
+        Interner { ids }
+    }
+
+    /// The id of `s` in `dict`, adding it if it is new.
+    fn intern(&mut self, dict: &mut Vec<String>, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        dict.push(s.to_owned());
+        let id = (dict.len() - 1) as u32;
+        self.ids.insert(s.to_owned(), id);
+        id
     }
 }
 
@@ -613,7 +691,7 @@ mod tests {
         );
         assert_eq!(v[1].0, "one");
         let mut twice = b.select(0..3);
-        twice.append_events(&b, [1]);
+        twice.append_events(&b, [1]).unwrap();
         assert_eq!(view(&twice)[3], view(&b)[1]);
         assert_eq!(twice.columns().sources, ["a", "c"], "dictionaries merged");
         let mut r = sample();
@@ -674,5 +752,63 @@ mod tests {
         c.arena[0] = 0xff; // inside the first message
         let err = Batch::from_columns(c, Ack::none()).unwrap_err().0;
         assert!(err.contains("event 0: message span"), "{err}");
+    }
+
+    #[test]
+    fn a_bool_attribute_is_zero_or_one() {
+        let mut b = BatchBuilder::with_capacity(1, 8);
+        let src = b.source("s");
+        b.push("m", src, 0, 0);
+        b.attr("ok", AttrValue::Bool(true));
+        let good = b.finish(Ack::none());
+        let mut c = good.columns().clone();
+        c.attr_val[0] = 7;
+        let err = Batch::from_columns(c, Ack::none()).unwrap_err().0;
+        assert!(err.contains("bool value 7"), "{err}");
+    }
+
+    #[test]
+    fn appending_text_beyond_4_gib_is_refused_before_anything_is_copied() {
+        // 5000 events aliasing one 1 MiB span: 5 GB of text from a 1 MiB arena.
+        let mut b = BatchBuilder::with_capacity(1, 1 << 20);
+        let src = b.source("s");
+        b.push(&"y".repeat(1 << 20), src, 0, 0);
+        let one = b.finish(Ack::none());
+        let mut c = one.columns().clone();
+        for col in [
+            &mut c.msg_off,
+            &mut c.msg_len,
+            &mut c.source_id,
+            &mut c.attr_end,
+        ] {
+            let v = col[0];
+            col.resize(5000, v);
+        }
+        c.timestamp_ns.resize(5000, 0);
+        c.offset.resize(5000, 0);
+        let aliased = Batch::from_columns(c, Ack::none()).unwrap();
+        assert_eq!(aliased.text_bytes(), 5000 << 20);
+        let mut out = Batch::default();
+        let err = out.append_events(&aliased, 0..5000).unwrap_err().0;
+        assert!(err.contains("do not fit"), "{err}");
+        assert!(out.is_empty() && out.columns().arena.is_empty());
+        out.append_events(&aliased, 0..3).unwrap();
+        assert_eq!(
+            out.columns().arena.len(),
+            3 << 20,
+            "aliases are copied apart"
+        );
+    }
+
+    #[test]
+    fn text_attributes_get_offsets_in_the_new_arena() {
+        // An attribute far into a large arena lands at a small offset of the compact copy:
+        // the offset is re-encoded, never added to (which could wrap).
+        let b = sample();
+        let picked = b.select([2]);
+        let (raw, kind) = (picked.columns().attr_val[1], picked.columns().attr_kind[1]);
+        assert_eq!(kind, AttrKind::Text as u8);
+        assert_eq!(raw >> 32, "thrée".len() as u64, "right after the message");
+        assert_eq!(picked.get(0).attr("k"), Some(AttrValue::Text("v3")));
     }
 }

@@ -28,11 +28,11 @@ use crate::api::{self, ApiError, ReloadRequest};
 use crate::checkpoint::{CheckpointError, Ledger};
 use crate::config::ConfigErrors;
 use crate::pipeline::{self, RunEnv, RunningPipeline};
-use crate::registry::{PipelinePlan, Plan, WasmSinkPlan};
+use crate::registry::{PipelinePlan, Plan};
 use crate::reload::{self, Identity};
 use crate::status::{Changes, PipelineState, PipelineStatus, ReloadOutcome, ReloadRecord, Status};
-use crate::wasm::chain::Swap;
-use crate::wasm::{WasmError, WasmFilter};
+use crate::wasm::world::World;
+use crate::wasm::{FilterWorld, SinkWorld, Slot, WasmError};
 use crate::watch::{Watcher, resolved};
 
 /// Loads and plans the config again, for a reload.
@@ -69,6 +69,16 @@ pub enum RunError {
     /// The admin API cannot listen.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// With `--once`, a pipeline gave up; its undelivered lines stay unacknowledged.
+    #[error(
+        "pipeline {pipeline} failed: {why}; its undelivered lines will be read again at the next start"
+    )]
+    PipelineFailed {
+        /// The pipeline.
+        pipeline: String,
+        /// Why it gave up.
+        why: String,
+    },
 }
 
 /// How long file events are collected before acting on them: editors write a file in
@@ -138,15 +148,16 @@ struct Running {
     done: state_watch::Receiver<bool>,
     abort: tokio::task::AbortHandle,
     ledgers: Vec<Arc<Ledger>>,
-    swaps: std::sync::mpsc::Sender<Swap>,
-    /// The plugin of each filter, as last loaded (a swap replaces it).
-    filters: Vec<Arc<WasmFilter>>,
-    /// Its WebAssembly sinks; each one's plugin holds the version its writers use, as last
-    /// loaded (a swap replaces it).
-    sinks: Vec<WasmSinkPlan>,
+    /// Its filters' plugins, in order, in the slots new versions are swapped into.
+    filters: Vec<Arc<Slot<FilterWorld>>>,
+    /// Its WebAssembly sinks (id, slot), in order.
+    sinks: Vec<(String, Arc<Slot<SinkWorld>>)>,
     /// Distinguishes incarnations of one name in `ended` messages.
     generation: u64,
 }
+
+/// A pipeline incarnation's end: its name, generation, and why it gave up if it did.
+type Ended = (String, u64, Result<(), String>);
 
 /// The daemon's state between events.
 struct Daemon {
@@ -156,7 +167,7 @@ struct Daemon {
     status: Arc<Status>,
     shutdown: CancellationToken,
     running: BTreeMap<String, Running>,
-    ended_tx: mpsc::UnboundedSender<(String, u64)>,
+    ended_tx: mpsc::UnboundedSender<Ended>,
     generation: u64,
 }
 
@@ -259,10 +270,15 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
                     d.swap_plugin(&path).await;
                 }
             }
-            Some((name, generation)) = ended_rx.recv() => {
+            Some((name, generation, outcome)) = ended_rx.recv() => {
                 if d.running.get(&name).is_some_and(|r| r.generation == generation) {
                     d.running.remove(&name);
                     d.status.write().pipelines.remove(&name);
+                    if let Err(why) = outcome {
+                        d.shutdown.cancel();
+                        d.stop_all("a failed pipeline", &mut signals).await;
+                        return Err(RunError::PipelineFailed { pipeline: name, why });
+                    }
                     tracing::info!(pipeline = %name, "pipeline ended: its sources are done and every batch is delivered");
                 }
                 if d.running.is_empty() {
@@ -296,9 +312,9 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 impl Running {
     /// The files of its plugins: its filters', then its WebAssembly sinks'.
     fn plugin_paths(&self) -> Vec<PathBuf> {
-        let filters = self.filters.iter().map(|f| f.path.clone());
+        let filters = self.filters.iter().map(|f| f.current().path.clone());
         filters
-            .chain(self.sinks.iter().map(|s| s.plugin.sink().path.clone()))
+            .chain(self.sinks.iter().map(|(_, s)| s.current().path.clone()))
             .collect()
     }
 }
@@ -349,14 +365,17 @@ impl Daemon {
             definition: p.definition.clone(),
             plugins: p.plugin_hashes(),
         };
-        let filters = p.filters.iter().map(|f| f.filter.clone()).collect();
-        let wasm_sinks = p.wasm_sinks.clone();
+        let filters = p.filters.clone();
+        let wasm_sinks = p
+            .wasm_sinks
+            .iter()
+            .map(|s| (s.id.clone(), s.slot.clone()))
+            .collect();
         let (sources, sinks) = (p.sources.len(), p.sinks.len());
         let stop = self.shutdown.child_token();
         let RunningPipeline {
             ledgers,
             components,
-            swaps,
             task,
             ..
         } = pipeline::start(p, &self.env, stop.clone())?;
@@ -366,13 +385,16 @@ impl Daemon {
         let abort = task.abort_handle();
         let (ended, task_name) = (self.ended_tx.clone(), name.clone());
         tokio::spawn(async move {
-            if let Err(e) = task.await
-                && !e.is_cancelled()
-            {
-                tracing::error!(pipeline = %task_name, "pipeline task ended abnormally: {e}");
-            }
+            let outcome = match task.await {
+                Ok(outcome) => outcome,
+                Err(e) if e.is_cancelled() => Ok(()),
+                Err(e) => {
+                    tracing::error!(pipeline = %task_name, "pipeline task ended abnormally: {e}");
+                    Err(format!("its task ended abnormally: {e}"))
+                }
+            };
             let _ = done_tx.send(true);
-            let _ = ended.send((task_name, generation));
+            let _ = ended.send((task_name, generation, outcome));
         });
         let now = SystemTime::now();
         self.status.write().pipelines.insert(
@@ -395,7 +417,6 @@ impl Daemon {
                 done,
                 abort,
                 ledgers,
-                swaps,
                 filters,
                 sinks: wasm_sinks,
                 generation,
@@ -533,91 +554,55 @@ impl Daemon {
     }
 
     /// A plugin file changed: loads it again for every filter and sink that uses it (off
-    /// the hot path) and hands each new version to its pipeline, which swaps it in at its
-    /// next batch boundary; on failure the old one stays.
+    /// the hot path) and hands each new version to its slot, from which its pipeline takes
+    /// it at its next batch boundary; on failure the old one stays.
     async fn swap_plugin(&mut self, path: &Path) {
-        self.swap_filters(path).await;
-        self.swap_sinks(path).await;
-    }
-
-    /// Swaps in the new version of every filter loaded from `path`.
-    async fn swap_filters(&mut self, path: &Path) {
-        let users: Vec<(String, usize, Arc<WasmFilter>)> = self
-            .running
-            .iter()
-            .flat_map(|(name, r)| {
-                r.filters
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| resolved(&f.path).as_deref() == Some(path))
-                    .map(move |(i, f)| (name.clone(), i, f.clone()))
-            })
-            .collect();
-        for (name, stage, old) in users {
-            let component = format!("filters[{stage}]");
-            let cache = self.settings.cache_dir.clone();
-            let current = old.clone();
-            let loaded = reload_changed(&old.path, old.hash, move || current.reload(&cache)).await;
-            let (filter, instance) = match loaded {
-                Reloaded::Same => continue,
-                Reloaded::Failed(why) => {
-                    self.swap_failed(&name, &component, &old.path, &why);
-                    continue;
-                }
-                Reloaded::New(new) => new,
-            };
-            let filter = Arc::new(filter);
-            let Some(r) = self.running.get_mut(&name) else {
-                continue;
-            };
-            let swap = Swap {
-                stage,
-                filter: filter.clone(),
-                instance,
-            };
-            if r.swaps.send(swap).is_err() {
-                continue; // the pipeline is ending
+        let mut filters = Vec::new();
+        let mut sinks = Vec::new();
+        for (name, r) in &self.running {
+            for (i, slot) in r.filters.iter().enumerate() {
+                filters.push((name.clone(), format!("filters[{i}]"), i, slot.clone()));
             }
-            r.filters[stage] = filter.clone();
-            r.identity.plugins[stage] = filter.hash;
-            self.swap_handed_over(&name, &component, &filter.path, filter.cached);
+            for (k, (id, slot)) in r.sinks.iter().enumerate() {
+                sinks.push((name.clone(), id.clone(), r.filters.len() + k, slot.clone()));
+            }
+        }
+        for (name, component, index, slot) in filters {
+            self.swap_in(path, &name, &component, index, &slot).await;
+        }
+        for (name, component, index, slot) in sinks {
+            self.swap_in(path, &name, &component, index, &slot).await;
         }
     }
 
-    /// Swaps in the new version of every WebAssembly sink loaded from `path`.
-    async fn swap_sinks(&mut self, path: &Path) {
-        let users: Vec<(String, usize, WasmSinkPlan)> = self
-            .running
-            .iter()
-            .flat_map(|(name, r)| {
-                r.sinks
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| resolved(&s.plugin.sink().path).as_deref() == Some(path))
-                    .map(move |(k, s)| (name.clone(), k, s.clone()))
-            })
-            .collect();
-        for (name, k, slot) in users {
-            let old = slot.plugin.sink();
-            let cache = self.settings.cache_dir.clone();
-            let current = old.clone();
-            let loaded = reload_changed(&old.path, old.hash, move || current.reload(&cache)).await;
-            let (sink, instance) = match loaded {
-                Reloaded::Same => continue,
-                Reloaded::Failed(why) => {
-                    self.swap_failed(&name, &slot.id, &old.path, &why);
-                    continue;
-                }
-                Reloaded::New(new) => new,
-            };
-            let Some(r) = self.running.get_mut(&name) else {
-                continue;
-            };
-            let (hash, cached) = (sink.hash, sink.cached);
-            slot.plugin.swap(sink, instance);
-            r.identity.plugins[r.filters.len() + k] = hash;
-            self.swap_handed_over(&name, &slot.id, &old.path, cached);
+    /// Swaps the new version of the plugin at `path` into `slot` (component `component` of
+    /// pipeline `name`, plugin number `index` of its identity), if `slot` runs that file.
+    async fn swap_in<W: World>(
+        &mut self,
+        path: &Path,
+        name: &str,
+        component: &str,
+        index: usize,
+        slot: &Arc<Slot<W>>,
+    ) {
+        let old = slot.current();
+        if resolved(&old.path).as_deref() != Some(path) {
+            return;
         }
+        let cache = self.settings.cache_dir.clone();
+        let current = old.clone();
+        let new = match reload_changed(&old.path, old.hash, move || current.reload(&cache)).await {
+            Reloaded::Same => return,
+            Reloaded::Failed(why) => return self.swap_failed(name, component, &old.path, &why),
+            Reloaded::New(new) => new,
+        };
+        let Some(r) = self.running.get_mut(name) else {
+            return;
+        };
+        let (hash, cached) = (new.hash, new.cached);
+        slot.swap(new);
+        r.identity.plugins[index] = hash;
+        self.swap_handed_over(name, component, &old.path, cached);
     }
 
     /// A new version of `component` of pipeline `name` is handed over: counted, recorded for

@@ -14,6 +14,8 @@ pub mod checkpoint;
 pub mod config;
 pub mod daemon;
 pub mod dead_letter;
+pub mod health;
+pub mod log_limit;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;

@@ -41,6 +41,8 @@ pub struct Counters {
     pub latency: Histogram,
     /// The component's last error and when it happened (written only on errors).
     pub last_error: std::sync::Mutex<Option<(std::time::SystemTime, String)>>,
+    /// Its state: running, blocked, restarting or failed.
+    pub state: crate::health::StateCell,
 }
 
 /// Upper bounds of the [`Histogram`] buckets, in seconds: 1 ms to 10 s (batches linger a few

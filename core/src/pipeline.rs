@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -21,13 +21,14 @@ use crate::batch::Batch;
 use crate::checkpoint::{CheckpointError, Ledger};
 use crate::config::CheckpointConfig;
 use crate::dead_letter::DeadLetters;
+use crate::health::ComponentState;
 use crate::metrics::Counters;
-use crate::plugin::{Sink, SinkContext, SinkWriter, SourceContext};
+use crate::plugin::{Sink, SinkContext, SinkWriter, Source, SourceContext};
 use crate::registry::{Component, PipelinePlan};
 use crate::status::ComponentStatus;
-use crate::supervisor::{self, Backoff, Outcome};
+use crate::supervisor::{self, Backoff, Outcome, Restarts};
 use crate::wasm::FilterChain;
-use crate::wasm::chain::{Stage, Swap};
+use crate::wasm::chain::Stage;
 
 /// Batches that may wait between two stages.
 const CHANNEL_BATCHES: usize = 4;
@@ -51,18 +52,17 @@ pub struct RunningPipeline {
     pub ledgers: Vec<Arc<Ledger>>,
     /// Its components (id, kind, live counters), in order: sources, filters, sinks.
     pub components: Vec<ComponentStatus>,
-    /// Where new versions of its filter plugins go (applied at the next batch boundary).
-    pub swaps: std::sync::mpsc::Sender<Swap>,
-    /// The running task: ends when every source has ended and every sink has drained.
-    pub task: tokio::task::JoinHandle<()>,
+    /// The running task: ends when every source has ended and every sink has drained, with
+    /// why the pipeline gave up if it did (`--once` only: a daemon keeps retrying).
+    pub task: tokio::task::JoinHandle<Result<(), String>>,
 }
 
 impl RunningPipeline {
     /// Waits until every source has ended and every sink has drained.
-    pub async fn join(self) {
-        if let Err(e) = self.task.await {
-            tracing::error!(pipeline = %self.name, "pipeline task ended abnormally: {e}");
-        }
+    pub async fn join(self) -> Result<(), String> {
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(format!("pipeline task ended abnormally: {e}")))
     }
 }
 
@@ -72,6 +72,13 @@ pub fn ledger_path(data_dir: &std::path::Path, pipeline: &str, index: usize) -> 
         .join("checkpoints")
         .join(pipeline)
         .join(format!("source-{index}.json"))
+}
+
+/// A source of the pipeline, with what each of its incarnations needs.
+struct SourceSlot {
+    component: Component<dyn Source>,
+    counters: Arc<Counters>,
+    ledger: Arc<Ledger>,
 }
 
 /// Opens the pipeline's checkpoints and starts all its tasks.
@@ -85,9 +92,8 @@ pub fn start(
         .map(|i| Ledger::open(ledger_path(&env.data_dir, &name, i)).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
     let mut counters = Vec::new();
-    let mut tasks = JoinSet::new();
 
-    let (tx, rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
+    let mut sources = Vec::new();
     for (source, ledger) in plan.sources.into_iter().zip(&ledgers) {
         let c = Arc::new(Counters::default());
         counters.push(ComponentStatus {
@@ -95,48 +101,41 @@ pub fn start(
             kind: source.kind.clone(),
             counters: c.clone(),
         });
-        let ctx = SourceContext::new(
-            name.clone(),
-            source.id.as_str().into(),
-            shutdown.clone(),
-            env.once,
-            plan.batch,
-            c.clone(),
-            env.checkpoint.expire_after,
-            ledger.clone(),
-            tx.clone(),
-        );
-        let (pipeline, shutdown) = (name.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            tracing::debug!(pipeline = %pipeline, component = %source.id, kind = %source.kind, "source starting");
-            supervisor::supervise(&pipeline, &source.id, &c, &shutdown, || source.plugin.run(ctx.clone())).await;
+        sources.push(SourceSlot {
+            component: source,
+            counters: c,
+            ledger: ledger.clone(),
         });
     }
-    drop(tx);
 
     let stages = plan
         .filters
-        .into_iter()
+        .iter()
         .enumerate()
-        .map(|(i, f)| {
+        .map(|(i, slot)| {
             let c = Arc::new(Counters::default());
             counters.push(ComponentStatus {
                 id: format!("filters[{i}]"),
-                kind: f.filter.name.to_string(),
+                kind: slot.current().name.to_string(),
                 counters: c.clone(),
             });
-            Stage::new(f.filter, f.instance, c)
+            Stage::new(slot, c)
         })
         .collect();
-    let dead_letter = env
-        .data_dir
-        .join("dead_letter")
-        .join(format!("{name}.ndjson"));
-    let (swaps, swap_rx) = std::sync::mpsc::channel();
-    let sink_dead_letters = Arc::new(DeadLetters::new(dead_letter.clone()));
-    let chain =
-        FilterChain::new(name.clone(), stages, plan.on_error, dead_letter).with_swaps(swap_rx);
+    let dead_letters = Arc::new(DeadLetters::new(
+        env.data_dir
+            .join("dead_letter")
+            .join(format!("{name}.ndjson")),
+    ));
+    let chain = FilterChain::new(
+        name.clone(),
+        stages,
+        plan.on_error,
+        plan.batch,
+        dead_letters.clone(),
+    );
 
+    let mut tasks = JoinSet::new();
     let mut sink_inputs = Vec::new();
     for sink in plan.sinks {
         let c = Arc::new(Counters::default());
@@ -151,7 +150,7 @@ pub fn start(
             pipeline: name.clone(),
             component: sink.id.as_str().into(),
             counters: c,
-            dead_letters: sink_dead_letters.clone(),
+            dead_letters: dead_letters.clone(),
         };
         tasks.spawn(deliver(sink, srx, ctx));
     }
@@ -166,10 +165,18 @@ pub fn start(
 
     let task_ledgers = ledgers.clone();
     let task_counters = counters.clone();
-    let task_name = name.clone();
+    let run = Run {
+        name: name.clone(),
+        sources,
+        batch: plan.batch,
+        env: env.clone(),
+        shutdown,
+    };
     let task = tokio::spawn(async move {
-        route(&task_name, rx, chain, sink_inputs).await;
+        let outcome = run.feed(chain, &sink_inputs).await;
+        drop(sink_inputs);
         // Sources and router are done; wait for sinks to drain, then the flusher.
+        let task_name = &run.name;
         let mut flusher_stopped = false;
         while tasks.len() > 1 || !flusher_stopped {
             if tasks.len() == 1 && !flusher_stopped {
@@ -180,7 +187,7 @@ pub fn start(
                 tracing::error!(pipeline = %task_name, "pipeline task ended abnormally: {e}");
             }
         }
-        flush_all(&task_name, &task_ledgers);
+        flush_all(task_name, &task_ledgers);
         for component in &task_counters {
             let (component, s) = (&component.id, component.counters.snapshot());
             tracing::info!(
@@ -191,14 +198,128 @@ pub fn start(
                 "component stopped"
             );
         }
+        outcome
     });
     Ok(RunningPipeline {
         name: name.to_string(),
         ledgers,
         components: counters,
-        swaps,
         task,
     })
+}
+
+/// The part of a pipeline that restarts as one when its filter chain fails: its sources and
+/// the route from them to the sinks. The sinks stay.
+struct Run {
+    name: Arc<str>,
+    sources: Vec<SourceSlot>,
+    batch: crate::config::BatchConfig,
+    env: RunEnv,
+    shutdown: CancellationToken,
+}
+
+impl Run {
+    /// Runs the sources into the chain and on to `sinks` until the sources end. The chain
+    /// contains every plugin fault; if it still fails (a bug in the host), the batch it held
+    /// is not acknowledged, nothing after it is delivered, and this part restarts: the
+    /// sinks finish what they got, the sources start again from their checkpoints (so the
+    /// batch is read again) and the chain on fresh instances, with backoff; the failed
+    /// filter shows `restarting`, or `failed` when it happens too often. With `--once` a
+    /// chain marked failed gives up: the error is returned and the lines stay unacknowledged.
+    async fn feed(
+        &self,
+        mut chain: FilterChain,
+        sinks: &[mpsc::Sender<Arc<Batch>>],
+    ) -> Result<(), String> {
+        let mut restarts = Restarts::new();
+        loop {
+            let incarnation = self.shutdown.child_token();
+            let began = Instant::now();
+            let (tx, rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
+            let mut sources = JoinSet::new();
+            for s in &self.sources {
+                self.spawn_source(&mut sources, s, &incarnation, tx.clone());
+            }
+            drop(tx);
+            let routed = route(&self.name, rx, chain, sinks).await;
+            chain = routed.chain;
+            let Some(why) = routed.fault else {
+                while sources.join_next().await.is_some() {}
+                return Ok(());
+            };
+            // The route dropped its input: sources see it closed and end.
+            incarnation.cancel();
+            while sources.join_next().await.is_some() {}
+            if let Some(last) = routed.last {
+                self.wait_delivered(last).await;
+            }
+            let (stage, counters) = chain
+                .interrupted()
+                .map(|(i, c)| (i, c.clone()))
+                .expect("a fault happens inside a stage");
+            chain.reset();
+            let component = format!("filters[{stage}]");
+            let why =
+                format!("the filter chain failed (a bug in logcatch, not in the plugin): {why}");
+            let delay = restarts.failed(&self.name, &component, &counters, began, &why);
+            if self.env.once && counters.state.get() == ComponentState::Failed {
+                return Err(format!(
+                    "{component}: {why}; gave up after repeated restarts"
+                ));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.shutdown.cancelled() => return Ok(()),
+            }
+            counters.state.set(ComponentState::Running);
+        }
+    }
+
+    /// Starts one incarnation of source `s`, supervised, sending into `tx` until `stop`.
+    fn spawn_source(
+        &self,
+        tasks: &mut JoinSet<()>,
+        s: &SourceSlot,
+        stop: &CancellationToken,
+        tx: mpsc::Sender<Batch>,
+    ) {
+        let ctx = SourceContext::new(
+            self.name.clone(),
+            s.component.id.as_str().into(),
+            stop.clone(),
+            self.env.once,
+            self.batch,
+            s.counters.clone(),
+            self.env.checkpoint.expire_after,
+            s.ledger.clone(),
+            tx,
+        );
+        let (pipeline, stop) = (self.name.clone(), stop.clone());
+        let (id, kind) = (s.component.id.clone(), s.component.kind.clone());
+        let (plugin, counters) = (s.component.plugin.clone(), s.counters.clone());
+        tasks.spawn(async move {
+            tracing::debug!(pipeline = %pipeline, component = %id, kind = %kind, "source starting");
+            supervisor::supervise(&pipeline, &id, &counters, &stop, || plugin.run(ctx.clone()))
+                .await;
+        });
+    }
+
+    /// Waits until every sink has let go of `last` (the last batch routed before a fault),
+    /// so the checkpoints the restarted sources resume from include everything delivered.
+    async fn wait_delivered(&self, last: Arc<Batch>) {
+        while Arc::strong_count(&last) > 1 && !self.shutdown.is_cancelled() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// What the route gives back when it ends.
+struct Routed {
+    chain: FilterChain,
+    /// Why the chain failed, if it did (its batch was not delivered).
+    fault: Option<String>,
+    /// The last batch handed to the sinks.
+    last: Option<Arc<Batch>>,
 }
 
 /// The stage between sources and sinks: runs the filter chain on each batch, then fans the
@@ -210,49 +331,83 @@ async fn route(
     pipeline: &str,
     rx: mpsc::Receiver<Batch>,
     chain: FilterChain,
-    sinks: Vec<mpsc::Sender<Arc<Batch>>>,
-) {
+    sinks: &[mpsc::Sender<Arc<Batch>>],
+) -> Routed {
     if chain.is_empty() {
-        return forward(rx, sinks).await;
+        let last = forward(rx, sinks).await;
+        return Routed {
+            chain,
+            fault: None,
+            last,
+        };
     }
-    let name = pipeline.to_owned();
-    if let Err(e) = tokio::task::spawn_blocking(move || filter_thread(rx, chain, sinks)).await {
-        // A bug in the host, not a plugin fault (those are contained in the chain): stop
-        // routing; undelivered lines are read again after a restart.
-        tracing::error!(pipeline = %name, "filter chain failed: {e}; this pipeline stops delivering");
-    }
+    let sinks = sinks.to_vec();
+    tokio::task::spawn_blocking(move || filter_thread(rx, chain, &sinks))
+        .await
+        .unwrap_or_else(|e| {
+            // filter_thread catches every panic of the chain; this is the thread itself.
+            panic!("pipeline {pipeline}: the filter thread failed: {e}")
+        })
 }
 
 /// The route of a pipeline without filters: batches go straight to the sinks.
-async fn forward(mut rx: mpsc::Receiver<Batch>, sinks: Vec<mpsc::Sender<Arc<Batch>>>) {
+async fn forward(
+    mut rx: mpsc::Receiver<Batch>,
+    sinks: &[mpsc::Sender<Arc<Batch>>],
+) -> Option<Arc<Batch>> {
+    let mut last = None;
     while let Some(batch) = rx.recv().await {
-        batch.ack.set_holders(sinks.len());
-        let batch = Arc::new(batch);
-        for sink in &sinks {
+        let batch = fan_out(batch, sinks.len());
+        for sink in sinks {
             // A sink task only ends when its input closes, so this cannot fail while we hold it.
             let _ = sink.send(batch.clone()).await;
         }
+        last = Some(batch);
     }
+    last
 }
 
-/// The route of a pipeline with filters, on its blocking thread.
+/// A batch ready to go to `sinks` sinks: its ack waits for each of them.
+fn fan_out(batch: Batch, sinks: usize) -> Arc<Batch> {
+    batch.ack.set_holders(sinks);
+    Arc::new(batch)
+}
+
+/// The route of a pipeline with filters, on its blocking thread. A panic in the chain ends
+/// it, leaving that batch undelivered and unacknowledged.
 fn filter_thread(
     mut rx: mpsc::Receiver<Batch>,
     mut chain: FilterChain,
-    sinks: Vec<mpsc::Sender<Arc<Batch>>>,
-) {
+    sinks: &[mpsc::Sender<Arc<Batch>>],
+) -> Routed {
+    let mut last = None;
     while let Some(batch) = rx.blocking_recv() {
-        let batch = chain.run(batch);
-        batch.ack.set_holders(sinks.len());
-        let batch = Arc::new(batch);
-        for sink in &sinks {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| chain.run(batch)));
+        let batch = match ran {
+            Ok(batch) => fan_out(batch, sinks.len()),
+            Err(payload) => {
+                return Routed {
+                    chain,
+                    fault: Some(supervisor::panic_message(&payload)),
+                    last,
+                };
+            }
+        };
+        for sink in sinks {
             let _ = sink.blocking_send(batch.clone());
         }
+        last = Some(batch);
+    }
+    Routed {
+        chain,
+        fault: None,
+        last,
     }
 }
 
 /// Runs one sink: writes each batch until it succeeds (reopening and backing off after
-/// errors and panics), then acknowledges it. Never drops a batch.
+/// errors and panics, showing `blocked` meanwhile), then acknowledges it. Never drops a
+/// batch.
 async fn deliver(sink: Component<dyn Sink>, mut rx: mpsc::Receiver<Arc<Batch>>, ctx: SinkContext) {
     let (pipeline, counters) = (&ctx.pipeline, &ctx.counters);
     let mut writer: Option<Box<dyn SinkWriter>> = None;
@@ -265,6 +420,7 @@ async fn deliver(sink: Component<dyn Sink>, mut rx: mpsc::Receiver<Arc<Batch>>, 
                 None => match open(&sink, &ctx).await {
                     Ok(w) => writer.insert(w),
                     Err(why) => {
+                        counters.state.set(ComponentState::Blocked);
                         counters.error(&format!("cannot open sink: {why}"));
                         let delay = backoff.step();
                         tracing::warn!(pipeline = %pipeline, component = id, retry_in_ms = delay.as_millis() as u64, "cannot open sink: {why}");
@@ -276,6 +432,9 @@ async fn deliver(sink: Component<dyn Sink>, mut rx: mpsc::Receiver<Arc<Batch>>, 
             let why = match supervisor::catch(w.write(&batch)).await {
                 Outcome::Done => {
                     batch.ack.done();
+                    if counters.state.get() != ComponentState::Running {
+                        counters.state.set(ComponentState::Running);
+                    }
                     counters.batch(batch.len(), batch.message_bytes());
                     counters.latency.observe(batch.created.elapsed());
                     backoff.reset();
@@ -288,6 +447,7 @@ async fn deliver(sink: Component<dyn Sink>, mut rx: mpsc::Receiver<Arc<Batch>>, 
                 }
             };
             counters.error(&why);
+            counters.state.set(ComponentState::Blocked);
             writer = None;
             let delay = backoff.step();
             tracing::warn!(pipeline = %pipeline, component = id, events = batch.len(), retry_in_ms = delay.as_millis() as u64, "{why}; the batch is kept and retried");

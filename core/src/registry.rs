@@ -12,8 +12,9 @@ use crate::config::{
 };
 use crate::plugin::{Options, OptionsError, Sink, Source};
 use crate::wasm::allow::AllowedHost;
-use crate::wasm::filter::Instance;
-use crate::wasm::{OnError, WasmFilter, WasmSink, WasmSinkPlugin};
+use crate::wasm::{
+    FilterWorld, OnError, PluginSpec, SinkWorld, Slot, WasmFilter, WasmSink, WasmSinkPlugin,
+};
 
 /// Builds a plugin of kind `T` from its options.
 pub type Factory<T> = fn(&Options<'_>) -> Result<Arc<T>, OptionsError>;
@@ -39,21 +40,13 @@ pub struct Component<T: ?Sized> {
     pub plugin: Arc<T>,
 }
 
-/// A filter, loaded and initialised once (the instance is reused by the pipeline).
-pub struct FilterPlan {
-    /// The plugin.
-    pub filter: Arc<WasmFilter>,
-    /// The instance validation started.
-    pub instance: Option<Instance>,
-}
-
 /// A WebAssembly sink of a pipeline, kept by the daemon to swap new versions of its file in.
 #[derive(Clone)]
 pub struct WasmSinkPlan {
     /// Its position in the pipeline, e.g. `sinks[1]`.
     pub id: String,
-    /// The plugin its writers take their version from.
-    pub plugin: Arc<WasmSinkPlugin>,
+    /// The version its writers run.
+    pub slot: Arc<Slot<SinkWorld>>,
 }
 
 /// One pipeline, built and checked.
@@ -62,8 +55,9 @@ pub struct PipelinePlan {
     pub name: String,
     /// Sources, in config order.
     pub sources: Vec<Component<dyn Source>>,
-    /// Filters, in order.
-    pub filters: Vec<FilterPlan>,
+    /// Filters, in order: each one's plugin (loaded and `init`-checked), in the slot new
+    /// versions are swapped into.
+    pub filters: Vec<Arc<Slot<FilterWorld>>>,
     /// Policy for events a filter fails on.
     pub on_error: OnError,
     /// Sinks, in config order.
@@ -82,9 +76,9 @@ impl PipelinePlan {
     /// its identity, so a reload that finds a plugin file other than the running version
     /// rebuilds the pipeline.
     pub fn plugin_hashes(&self) -> Vec<u64> {
-        let filters = self.filters.iter().map(|f| f.filter.hash);
+        let filters = self.filters.iter().map(|f| f.current().hash);
         filters
-            .chain(self.wasm_sinks.iter().map(|s| s.plugin.sink().hash))
+            .chain(self.wasm_sinks.iter().map(|s| s.slot.current().hash))
             .collect()
     }
 }
@@ -199,15 +193,16 @@ impl Registry {
                 (None, Some(path)) => {
                     let at = format!("pipelines.{pipeline}.{id}");
                     load_wasm_sink(loaded, pipeline, &at, path, &c.options, cache_dir, errors).map(
-                        |plugin| {
+                        |slot| {
+                            let kind = format!("wasm:{}", slot.current().name);
                             wasm.push(WasmSinkPlan {
                                 id: id.clone(),
-                                plugin: plugin.clone(),
+                                slot: slot.clone(),
                             });
                             Component {
                                 id,
-                                kind: format!("wasm:{}", plugin.sink().name),
-                                plugin: plugin as Arc<dyn Sink>,
+                                kind,
+                                plugin: Arc::new(WasmSinkPlugin::new(slot)) as Arc<dyn Sink>,
                             }
                         },
                     )
@@ -221,8 +216,8 @@ impl Registry {
     }
 }
 
-/// Loads a WebAssembly sink at `path` with its options, starting one instance (`init`), or
-/// records why it cannot be used.
+/// Loads a WebAssembly sink at `path` with its options (checking it starts), or records why
+/// it cannot be used.
 fn load_wasm_sink(
     loaded: &Loaded,
     pipeline: &str,
@@ -231,7 +226,7 @@ fn load_wasm_sink(
     options: &serde_yaml::Mapping,
     cache_dir: &std::path::Path,
     errors: &mut Vec<ConfigError>,
-) -> Option<Arc<WasmSinkPlugin>> {
+) -> Option<Arc<Slot<SinkWorld>>> {
     let opts = Options {
         map: options,
         base_dir: &loaded.base_dir,
@@ -255,11 +250,16 @@ fn load_wasm_sink(
         return None;
     }
     let config_json = config_json(loaded, at, o.config.as_ref(), errors)?;
-    let path = opts.resolve(path);
-    match WasmSink::load(&path, config_json, o.limits.into(), hosts.into(), cache_dir) {
-        Ok((sink, instance)) => {
+    let spec = PluginSpec {
+        path: opts.resolve(path),
+        config_json,
+        limits: o.limits,
+        allow_hosts: hosts.into(),
+    };
+    match WasmSink::load(spec, cache_dir) {
+        Ok(sink) => {
             tracing::debug!(pipeline, plugin = %sink.name, cached = sink.cached, "sink plugin loaded");
-            Some(Arc::new(WasmSinkPlugin::new(sink, Some(instance))))
+            Some(Slot::new(sink))
         }
         Err(e) => {
             errors.push(loaded.error_at(&format!("{at}.{}", wasm_error_field(&e)), e.to_string()));
@@ -305,7 +305,7 @@ fn load_filters(
     filters: &[crate::config::FilterConfig],
     cache_dir: &std::path::Path,
     errors: &mut Vec<ConfigError>,
-) -> Vec<FilterPlan> {
+) -> Vec<Arc<Slot<FilterWorld>>> {
     let mut plans = Vec::new();
     for (i, f) in filters.iter().enumerate() {
         let at = format!("pipelines.{pipeline}.filters[{i}]");
@@ -317,13 +317,16 @@ fn load_filters(
         } else {
             loaded.base_dir.join(&f.wasm)
         };
-        match WasmFilter::load(&path, config_json, f.limits, cache_dir) {
-            Ok((filter, instance)) => {
+        let spec = PluginSpec {
+            path,
+            config_json,
+            limits: f.limits,
+            allow_hosts: Arc::new([]),
+        };
+        match WasmFilter::load(spec, cache_dir) {
+            Ok(filter) => {
                 tracing::debug!(pipeline, plugin = %filter.name, cached = filter.cached, "filter loaded");
-                plans.push(FilterPlan {
-                    filter: Arc::new(filter),
-                    instance: Some(instance),
-                });
+                plans.push(Slot::new(filter));
             }
             Err(e) => {
                 errors.push(

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use crate::checkpoint::Ledger;
+use crate::health::ComponentState;
 use crate::metrics::Counters;
 
 /// The daemon's shared status: one per process.
@@ -72,7 +73,8 @@ pub struct Changes {
     pub unchanged: Vec<String>,
 }
 
-/// A pipeline's lifecycle state.
+/// A pipeline's lifecycle state (how healthy it is comes from its components:
+/// [`PipelineStatus::shown_state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PipelineState {
     /// Running.
@@ -133,6 +135,22 @@ impl ComponentStatus {
 }
 
 impl PipelineStatus {
+    /// The state to show: `stopping` while it drains, otherwise that of its least healthy
+    /// component (`running`, `blocked`, `restarting` or `failed`): a pipeline that does not
+    /// deliver is never shown as running.
+    pub fn shown_state(&self) -> &'static str {
+        match self.state {
+            PipelineState::Stopping => PipelineState::Stopping.as_str(),
+            PipelineState::Running => self
+                .components
+                .iter()
+                .map(|c| c.counters.state.get())
+                .max()
+                .unwrap_or(ComponentState::Running)
+                .as_str(),
+        }
+    }
+
     /// The newest error of the pipeline (a failed plugin swap) or of any of its components.
     pub fn latest_error(&self) -> Option<String> {
         let own = self

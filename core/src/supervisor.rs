@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::health::ComponentState;
 use crate::metrics::Counters;
 use crate::plugin::PluginError;
 
@@ -83,6 +84,77 @@ pub fn panic_message(payload: &Box<dyn Any + Send>) -> String {
     }
 }
 
+/// The restart policy of one component: exponential backoff, an intensity limit (more than
+/// [`INTENSITY`] restarts in [`WINDOW`] marks it failed, still retried at the backoff's
+/// pace) and the state it shows meanwhile. Shared by every supervised task.
+#[derive(Debug, Default)]
+pub struct Restarts {
+    backoff: Backoff,
+    recent: Vec<Instant>,
+}
+
+impl Restarts {
+    /// A policy with no restarts yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An incarnation that began at `began` failed with `why`: counts the restart, sets the
+    /// component's state (`restarting`, or `failed` past the intensity limit), logs it, and
+    /// returns how long to wait before the next one.
+    pub fn failed(
+        &mut self,
+        pipeline: &str,
+        component: &str,
+        counters: &Counters,
+        began: Instant,
+        why: &str,
+    ) -> Duration {
+        if began.elapsed() >= HEALTHY {
+            self.backoff.reset();
+        }
+        Counters::add(&counters.restarts, 1);
+        counters.error(why);
+        self.recent.retain(|t| t.elapsed() < WINDOW);
+        self.recent.push(Instant::now());
+        let delay = self.backoff.step();
+        if self.recent.len() > INTENSITY {
+            counters.state.set(ComponentState::Failed);
+            tracing::error!(
+                pipeline,
+                component,
+                restarts_in_window = self.recent.len(),
+                retry_in_ms = delay.as_millis() as u64,
+                "{why}; restarting too often, component marked failed and retried slowly"
+            );
+        } else {
+            counters.state.set(ComponentState::Restarting);
+            tracing::error!(
+                pipeline,
+                component,
+                retry_in_ms = delay.as_millis() as u64,
+                "{why}; restarting from its last checkpoint"
+            );
+        }
+        delay
+    }
+
+    /// Runs one incarnation, `attempt`, of a component: it shows `running` from the start
+    /// after a restart, or once it has run [`HEALTHY`] long after being marked failed.
+    pub async fn run<F: Future<Output = Outcome>>(counters: &Counters, attempt: F) -> Outcome {
+        if counters.state.get() != ComponentState::Failed {
+            counters.state.set(ComponentState::Running);
+            return attempt.await;
+        }
+        tokio::pin!(attempt);
+        tokio::select! {
+            outcome = &mut attempt => return outcome,
+            _ = tokio::time::sleep(HEALTHY) => counters.state.set(ComponentState::Running),
+        }
+        attempt.await
+    }
+}
+
 /// Runs `start()` until it returns `Ok` or `shutdown` fires, restarting it after an error
 /// or a panic with backoff. `pipeline`/`component` name it in logs.
 pub async fn supervise<F, Fut>(
@@ -95,11 +167,10 @@ pub async fn supervise<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), PluginError>>,
 {
-    let mut backoff = Backoff::new();
-    let mut recent: Vec<Instant> = Vec::new();
+    let mut restarts = Restarts::new();
     loop {
         let began = Instant::now();
-        let why = match catch(start()).await {
+        let why = match Restarts::run(counters, catch(start())).await {
             Outcome::Done => return,
             Outcome::Failed(e) => format!("failed: {e}"),
             Outcome::Panicked(msg) => format!("panicked: {msg}"),
@@ -112,30 +183,7 @@ pub async fn supervise<F, Fut>(
             );
             return;
         }
-        if began.elapsed() >= HEALTHY {
-            backoff.reset();
-        }
-        Counters::add(&counters.restarts, 1);
-        counters.error(&why);
-        recent.retain(|t| t.elapsed() < WINDOW);
-        recent.push(Instant::now());
-        let delay = backoff.step();
-        if recent.len() > INTENSITY {
-            tracing::error!(
-                pipeline,
-                component,
-                restarts_in_window = recent.len(),
-                retry_in_ms = delay.as_millis() as u64,
-                "{why}; restarting too often, component marked failed and retried slowly"
-            );
-        } else {
-            tracing::error!(
-                pipeline,
-                component,
-                retry_in_ms = delay.as_millis() as u64,
-                "{why}; restarting from its last checkpoint"
-            );
-        }
+        let delay = restarts.failed(pipeline, component, counters, began, &why);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown.cancelled() => return,
@@ -178,5 +226,27 @@ mod tests {
         .await;
         assert_eq!(tries.load(Ordering::SeqCst), 3);
         assert_eq!(counters.snapshot().restarts, 2);
+        assert_eq!(counters.state.get(), ComponentState::Running);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_many_restarts_mark_failed_until_an_incarnation_runs_long_enough() {
+        let counters = Counters::default();
+        let mut r = Restarts::new();
+        for _ in 0..=INTENSITY {
+            let _ = r.failed("p", "c", &counters, Instant::now(), "boom");
+        }
+        assert_eq!(counters.state.get(), ComponentState::Failed);
+        // A short incarnation keeps the mark; one that lasts clears it while it runs.
+        let quick = Restarts::run(&counters, async { Outcome::Done }).await;
+        assert!(matches!(quick, Outcome::Done));
+        assert_eq!(counters.state.get(), ComponentState::Failed);
+        let c = &counters;
+        let long = Restarts::run(c, async {
+            tokio::time::sleep(HEALTHY * 2).await;
+            assert_eq!(c.state.get(), ComponentState::Running);
+            Outcome::Done
+        });
+        assert!(matches!(long.await, Outcome::Done));
     }
 }

@@ -74,7 +74,8 @@ pub struct LastReload {
 /// One pipeline as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PipelineDoc {
-    /// `running` or `stopping`.
+    /// `running`, `blocked`, `restarting`, `failed` (its least healthy component's) or
+    /// `stopping`.
     pub state: &'static str,
     /// When this incarnation started (RFC 3339).
     pub started_at: String,
@@ -99,6 +100,8 @@ pub struct ComponentDoc {
     pub role: &'static str,
     /// Its type (`file`, `stdout`, ...) or, for a filter, the plugin's name.
     pub kind: String,
+    /// `running`, `blocked`, `restarting` or `failed`.
+    pub state: &'static str,
     /// Events received (a source's and a sink's equal what they emit or deliver).
     pub events_in: u64,
     /// Events emitted (sources, filters) or delivered (sinks).
@@ -178,7 +181,7 @@ impl PipelineDoc {
     /// The API's view of one pipeline (reads its counters and ledgers now).
     pub fn from_status(p: &PipelineStatus) -> PipelineDoc {
         PipelineDoc {
-            state: p.state.as_str(),
+            state: p.shown_state(),
             started_at: rfc3339(p.started_at),
             last_reload: p.last_reload.map(rfc3339),
             restarts: p.restarts(),
@@ -207,6 +210,7 @@ impl ComponentDoc {
             id: c.id.clone(),
             role,
             kind: c.kind.clone(),
+            state: c.counters.state.get().as_str(),
             events_in,
             events_out: s.events,
             events_dropped,
@@ -353,7 +357,7 @@ pub(crate) mod tests {
         assert_eq!(
             components[0],
             json!({
-                "id": "sources[0]", "role": "source", "kind": "file",
+                "id": "sources[0]", "role": "source", "kind": "file", "state": "running",
                 "events_in": 100, "events_out": 100, "events_dropped": 0,
                 "bytes_in": 5000, "bytes_out": 5000, "bytes_dropped": 0,
                 "dead_lettered": 0, "errors": 0, "restarts": 2, "traps": 0, "call_seconds": 0.0
@@ -362,7 +366,7 @@ pub(crate) mod tests {
         assert_eq!(
             components[1],
             json!({
-                "id": "filters[0]", "role": "filter", "kind": "drop_debug",
+                "id": "filters[0]", "role": "filter", "kind": "drop_debug", "state": "running",
                 "events_in": 100, "events_out": 60, "events_dropped": 40,
                 "bytes_in": 5000, "bytes_out": 3000, "bytes_dropped": 2000,
                 "dead_lettered": 1, "errors": 0, "restarts": 0, "traps": 3, "call_seconds": 1.5
@@ -371,12 +375,44 @@ pub(crate) mod tests {
         assert_eq!(
             components[2],
             json!({
-                "id": "sinks[0]", "role": "sink", "kind": "stdout",
+                "id": "sinks[0]", "role": "sink", "kind": "stdout", "state": "running",
                 "events_in": 59, "events_out": 59, "events_dropped": 0,
                 "bytes_in": 2950, "bytes_out": 2950, "bytes_dropped": 0,
                 "dead_lettered": 0, "errors": 4, "restarts": 0, "traps": 0, "call_seconds": 0.0
             })
         );
+    }
+
+    #[test]
+    fn a_pipeline_shows_the_state_of_its_least_healthy_component() {
+        use crate::health::ComponentState;
+        let (status, _dir) = sample_status();
+        let state_of = || {
+            let doc = serde_json::to_value(PipelinesDoc::read(&status)).unwrap();
+            let app = doc["pipelines"]["app"].clone();
+            let components: Vec<Value> = app["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["state"].clone())
+                .collect();
+            (app["state"].clone(), components)
+        };
+        let components = status.read().pipelines["app"].components.clone();
+        components[2].counters.state.set(ComponentState::Blocked);
+        assert_eq!(
+            state_of(),
+            (
+                json!("blocked"),
+                vec![json!("running"), json!("running"), json!("blocked")]
+            )
+        );
+        components[1].counters.state.set(ComponentState::Restarting);
+        assert_eq!(state_of().0, "restarting");
+        components[1].counters.state.set(ComponentState::Failed);
+        assert_eq!(state_of().0, "failed");
+        status.write().pipelines.get_mut("app").unwrap().state = PipelineState::Stopping;
+        assert_eq!(state_of().0, "stopping");
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl Scrape {
             pipelines: Vec::new(),
         };
         for (name, p) in &state.pipelines {
-            scrape.pipelines.push((name.clone(), p.state.as_str()));
+            scrape.pipelines.push((name.clone(), p.shown_state()));
             for (i, ledger) in p.ledgers.iter().enumerate() {
                 scrape
                     .lags
@@ -205,7 +205,7 @@ fn encode_pipelines(e: &mut DescriptorEncoder, scrape: &Scrape) -> Result<(), st
     }
     let mut family = e.encode_descriptor(
         "logcatch_pipeline_up",
-        "1 for each pipeline, labelled with its state (running, stopping).",
+        "1 for each pipeline, labelled with its state (running, blocked, restarting, failed, stopping).",
         None,
         MetricType::Gauge,
     )?;

@@ -105,7 +105,22 @@ pub struct BatchConfig {
     /// Longest a started batch waits for more lines before it is sent.
     #[serde(default = "default_linger", deserialize_with = "units::duration")]
     pub linger: Duration,
+    /// How much a filter may make of one batch: at most this many times `max_events` events
+    /// and `max_bytes` bytes of text (or what it was given, if that is more); a filter that
+    /// returns more has failed on the batch.
+    #[serde(default = "default_max_growth")]
+    pub max_growth: u32,
 }
+
+/// Largest `batch.max_bytes`: a batch's arena is addressed by `u32` offsets, and a filter's
+/// output and the line being cut must fit beside it.
+pub const MAX_BATCH_BYTES: u64 = 1 << 30;
+
+/// Largest `batch.max_events` (sources size their columns for a full batch).
+pub const MAX_BATCH_EVENTS: usize = 1 << 20;
+
+/// Largest `batch.max_growth`.
+pub const MAX_GROWTH: u32 = 64;
 
 impl Default for BatchConfig {
     fn default() -> Self {
@@ -113,6 +128,7 @@ impl Default for BatchConfig {
             max_events: default_max_events(),
             max_bytes: default_max_bytes(),
             linger: default_linger(),
+            max_growth: default_max_growth(),
         }
     }
 }
@@ -128,7 +144,7 @@ pub struct FilterConfig {
     pub config: Option<serde_yaml::Value>,
     /// Memory, time and fuel limits of each instance.
     #[serde(default)]
-    pub limits: crate::wasm::Limits,
+    pub limits: crate::wasm::LimitsConfig,
 }
 
 /// A source or sink: its `type:` and the options its plugin reads.
@@ -166,7 +182,7 @@ pub struct WasmSinkOptions {
     pub config: Option<serde_yaml::Value>,
     /// Memory, time and fuel limits of each instance.
     #[serde(default)]
-    pub limits: crate::wasm::SinkLimits,
+    pub limits: crate::wasm::LimitsConfig,
     /// The hosts (`host` for ports 80/443, or `host:port`) its outgoing HTTP may reach;
     /// none by default.
     #[serde(default)]
@@ -193,6 +209,9 @@ fn default_max_bytes() -> u64 {
 }
 fn default_linger() -> Duration {
     Duration::from_millis(5)
+}
+fn default_max_growth() -> u32 {
+    4
 }
 
 /// Pipeline names become file names under `data_dir`: letters, digits, `-` and `_` only.
@@ -258,16 +277,22 @@ pub(super) fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             };
             errors.push(loaded.error_at(&format!("{at}.sinks[{i}]"), why));
         }
-        if p.batch.max_events == 0 || p.batch.max_events > u32::MAX as usize {
+        if p.batch.max_events == 0 || p.batch.max_events > MAX_BATCH_EVENTS {
             errors.push(loaded.error_at(
                 &format!("{at}.batch.max_events"),
-                "must be between 1 and 2^32-1",
+                format!("must be between 1 and {MAX_BATCH_EVENTS}"),
             ));
         }
-        if p.batch.max_bytes == 0 || p.batch.max_bytes > u32::MAX as u64 {
+        if p.batch.max_bytes == 0 || p.batch.max_bytes > MAX_BATCH_BYTES {
             errors.push(loaded.error_at(
                 &format!("{at}.batch.max_bytes"),
-                "must be between 1 byte and 4GiB",
+                "must be between 1 byte and 1GiB",
+            ));
+        }
+        if !(1..=MAX_GROWTH).contains(&p.batch.max_growth) {
+            errors.push(loaded.error_at(
+                &format!("{at}.batch.max_growth"),
+                format!("must be between 1 and {MAX_GROWTH}"),
             ));
         }
     }

@@ -3,12 +3,12 @@
 //! wasi:http is linked for sinks only. Every request a guest sends passes through
 //! [`HttpGrant`]'s `send_request` hook: a request to an authority not in the grant is refused
 //! with `HTTP-request-denied` (the guest sees that error code) and a warning naming the plugin
-//! and the host; an allowed one is sent with the sink's call timeout as its connect and read
-//! timeouts, so a silent server cannot hold a call forever.
+//! and the host; an allowed one is sent with connect and read timeouts that end at the
+//! call's deadline, so a silent server cannot hold a call past its time limit.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
@@ -80,17 +80,23 @@ impl AllowedHost {
 pub struct HttpGrant {
     plugin: Arc<str>,
     hosts: Arc<[AllowedHost]>,
-    timeout: Option<Duration>,
+    /// When the call in progress must end: no request waits past it.
+    deadline: Option<Instant>,
 }
 
 impl HttpGrant {
-    /// A grant of `hosts` to `plugin`; requests time out after `timeout` without progress.
-    pub fn new(plugin: Arc<str>, hosts: Arc<[AllowedHost]>, timeout: Duration) -> Self {
+    /// A grant of `hosts` to `plugin`.
+    pub fn new(plugin: Arc<str>, hosts: Arc<[AllowedHost]>) -> Self {
         HttpGrant {
             plugin,
             hosts,
-            timeout: Some(timeout),
+            deadline: None,
         }
+    }
+
+    /// Requests sent from now on time out at `deadline` (the end of the call's budget).
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
     }
 
     /// Whether a request to `uri` may go out.
@@ -137,10 +143,18 @@ impl WasiHttpHooks for HttpGrant {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         let mut options = options.unwrap_or_default();
-        if let Some(t) = self.timeout {
-            options.connect_timeout.get_or_insert(t);
-            options.first_byte_timeout.get_or_insert(t);
-            options.between_bytes_timeout.get_or_insert(t);
+        if let Some(deadline) = self.deadline {
+            // At least a millisecond: a zero timeout would mean none to some layers.
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            for t in [
+                &mut options.connect_timeout,
+                &mut options.first_byte_timeout,
+                &mut options.between_bytes_timeout,
+            ] {
+                *t = Some(t.map_or(left, |asked| asked.min(left)));
+            }
         }
         Box::new(async move {
             let (res, io) =
@@ -160,7 +174,7 @@ mod tests {
             .iter()
             .map(|e| AllowedHost::parse(e).unwrap())
             .collect();
-        HttpGrant::new("t".into(), hosts.into(), Duration::from_secs(1))
+        HttpGrant::new("t".into(), hosts.into())
     }
 
     fn allows(g: &HttpGrant, uri: &str) -> bool {

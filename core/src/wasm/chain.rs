@@ -1,21 +1,37 @@
 //! A pipeline's filters, run in order once per batch, with the fault policy: a batch that
-//! fails (trap, limit, or the plugin's own error) is retried once on a fresh instance; if it
-//! fails again it is split in halves, recursively, until the events that fail alone are
-//! found. Those go to the `on_error` policy; every other event continues.
+//! fails (trap, limit, the plugin's own error, an invalid or oversized verdict) is retried
+//! once on a fresh instance; if it fails again, [`isolate`] searches it, within a time
+//! budget, for the events that fail alone. Those follow `on_error`; every other event
+//! continues, in order. Each stage follows its plugin's [`Slot`], switching to a swapped-in
+//! version at a batch boundary.
 
-use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::filter::{CallError, Instance, WasmFilter};
+use super::isolate::{Bound, Failure, Output, isolate};
+use super::plugin::{CallError, Instance, Plugin};
+use super::swap::{Follower, Slot};
 use super::wire::Verdict;
+use super::world::FilterWorld;
 use crate::ack::Ack;
 use crate::batch::Batch;
+use crate::config::BatchConfig;
 use crate::dead_letter::DeadLetters;
+use crate::log_limit::LogLimit;
 use crate::metrics::Counters;
+
+/// A loaded filter plugin.
+pub type WasmFilter = Plugin<FilterWorld>;
+
+/// The search for the events a batch fails on may take this many times the filter's
+/// `limits.timeout` (on top of the two whole-batch calls before it). One bad event among
+/// 1024 costs about 10 failed calls.
+pub const ISOLATION_TIMEOUTS: u32 = 16;
+
+/// How often a repeating fault of one filter is logged (the first time always).
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// What happens to events a filter fails on, even alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -30,150 +46,190 @@ pub enum OnError {
     Drop,
 }
 
-/// One filter of the chain and its live instance.
+impl Plugin<FilterWorld> {
+    /// Runs `process` on `batch` in `instance`, within the limits.
+    pub fn process(
+        &self,
+        instance: &mut Instance<FilterWorld>,
+        batch: &Batch,
+    ) -> Result<Verdict, CallError> {
+        self.call(instance, |e, store| {
+            e.logcatch_plugin_filter()
+                .call_process(store, batch.columns())
+        })
+    }
+}
+
+/// One filter of the chain: the version of its plugin it runs, and its live instance.
 pub struct Stage {
-    /// The plugin.
-    pub filter: Arc<WasmFilter>,
+    plugin: Follower<FilterWorld>,
     /// Its counters (`filters[i]`).
     pub counters: Arc<Counters>,
-    instance: Option<Instance>,
+    instance: Option<Instance<FilterWorld>>,
+    /// Rate limit of the warnings about failing batches.
+    warnings: LogLimit,
+    /// Rate limit of the errors about events that fail alone.
+    failures: LogLimit,
+}
+
+/// What one stage made of a batch.
+struct Applied {
+    out: Batch,
+    /// Events that failed even alone (in `out` too under `pass`).
+    failed: usize,
+    /// Why the first of them failed.
+    reason: Option<String>,
+    /// The failed events and their reasons, to dead-letter (with `dead_letter` only).
+    dead: Option<(Batch, Vec<String>)>,
 }
 
 impl Stage {
-    /// A stage, optionally with an instance already started (by validation).
-    pub fn new(
-        filter: Arc<WasmFilter>,
-        instance: Option<Instance>,
-        counters: Arc<Counters>,
-    ) -> Self {
+    /// A stage running the plugin in `slot`.
+    pub fn new(slot: &Arc<Slot<FilterWorld>>, counters: Arc<Counters>) -> Self {
         Stage {
-            filter,
+            plugin: slot.follow(),
             counters,
-            instance,
+            instance: None,
+            warnings: LogLimit::with_burst(2, WARN_EVERY),
+            failures: LogLimit::new(WARN_EVERY),
         }
     }
 
-    /// Calls the filter on `batch`, starting an instance if there is none; any failure drops
-    /// the instance, so the next call gets a fresh one.
-    fn call(&mut self, batch: &Batch) -> Result<Output, String> {
+    /// The plugin version this stage runs.
+    pub fn plugin(&self) -> &Arc<WasmFilter> {
+        self.plugin.plugin()
+    }
+
+    /// Calls the filter on `batch`, starting an instance if there is none, and checks its
+    /// verdict against `bound`; any failure drops the instance, so the next call gets a
+    /// fresh one.
+    fn call(&mut self, batch: &Batch, bound: &Bound) -> Result<Output, Failure> {
+        let plugin = self.plugin.plugin().clone();
         let instance = match &mut self.instance {
             Some(i) => i,
-            None => self
-                .instance
-                .insert(self.filter.instantiate().map_err(|e| e.to_string())?),
+            None => match plugin.instantiate() {
+                Ok(i) => self.instance.insert(i),
+                Err(e) => {
+                    let why = e.to_string();
+                    self.counters.error(&why);
+                    return Err(Failure::Start(why));
+                }
+            },
         };
         let started = Instant::now();
-        let result = self.filter.process(instance, batch.columns());
+        let result = plugin.process(instance, batch);
         Counters::add(&self.counters.call_ns, started.elapsed().as_nanos() as u64);
-        let verdict = match result {
-            Ok(v) => v,
+        let checked = match result {
+            Ok(verdict) => check(verdict, batch.len(), bound),
             Err(e) => {
-                self.counters.error(&e.to_string());
                 if matches!(e, CallError::Trap(_)) {
                     Counters::add(&self.counters.traps, 1);
                 }
-                self.instance = None;
-                return Err(e.to_string());
+                Err(e.to_string())
             }
         };
-        let checked = match verdict {
-            Verdict::KeepAll => Ok(Output::KeepAll),
-            Verdict::Keep(idx) => {
-                let ascending = idx.windows(2).all(|w| w[0] < w[1]);
-                if ascending && idx.last().is_none_or(|&l| (l as usize) < batch.len()) {
-                    Ok(Output::Keep(idx))
-                } else {
-                    Err(
-                        "invalid verdict: keep indices must be ascending and within the batch"
-                            .to_owned(),
-                    )
+        checked.map_err(|why| {
+            self.counters.error(&why);
+            self.instance = None;
+            Failure::Batch(why)
+        })
+    }
+
+    /// Runs the stage on `batch`: the filtered batch (same ack) and what failed.
+    fn apply(
+        &mut self,
+        pipeline: &str,
+        batch: Batch,
+        on_error: OnError,
+        limits: &BatchConfig,
+    ) -> Applied {
+        let bound = Bound::for_input(&batch, limits);
+        let mut error = None;
+        for attempt in ["retrying the batch on a fresh instance", "failed twice"] {
+            match self.call(&batch, &bound) {
+                Ok(out) => {
+                    return Applied {
+                        out: out.apply_to(batch),
+                        failed: 0,
+                        reason: None,
+                        dead: None,
+                    };
+                }
+                Err(Failure::Start(why)) => {
+                    return self.all_failed(batch, why, on_error);
+                }
+                Err(Failure::Batch(why)) => {
+                    if let Some(held) = self.warnings.allow(Instant::now()) {
+                        tracing::warn!(
+                            pipeline, plugin = %self.plugin().name, events = batch.len(),
+                            similar_warnings_held_back = held,
+                            "{why}; {attempt}"
+                        );
+                    }
+                    error = Some(why);
                 }
             }
-            Verdict::Replace(cols) => Batch::from_columns(cols, Ack::none())
-                .map(|b| Output::Replace(Box::new(b)))
-                .map_err(|e| e.to_string()),
-        };
-        if let Err(why) = &checked {
-            self.counters.error(why);
-            self.instance = None;
         }
-        checked
+        let error = error.expect("two failed attempts");
+        let budget = self.plugin().limits.timeout * ISOLATION_TIMEOUTS;
+        let pass = on_error == OnError::Pass;
+        let iso = isolate(&batch, error, pass, budget, &bound, |part| {
+            self.call(part, &bound)
+        });
+        let reason = iso.failed.first().map(|(_, r)| r.clone());
+        let dead = (on_error == OnError::DeadLetter && !iso.failed.is_empty()).then(|| {
+            let events = batch.select(iso.failed.iter().map(|(i, _)| *i));
+            (events, iso.failed.iter().map(|(_, r)| r.clone()).collect())
+        });
+        let failed = iso.failed.len();
+        let mut batch = batch;
+        batch.replace_events(iso.out);
+        Applied {
+            out: batch,
+            failed,
+            reason,
+            dead,
+        }
     }
 
-    /// Runs the stage on `batch`: the filtered batch (same ack), and the events that failed
-    /// even alone, with the reasons. With `pass`, those events also stay in the output, in
-    /// their place.
-    fn apply(&mut self, pipeline: &str, mut batch: Batch, pass: bool) -> (Batch, Option<Poison>) {
-        let first = match self.call(&batch) {
-            Ok(out) => return (out.apply_to(batch), None),
-            Err(e) => e,
-        };
-        let name = self.filter.name.clone();
-        tracing::warn!(
-            pipeline,
-            plugin = &*name,
-            events = batch.len(),
-            "{first}; retrying the batch on a fresh instance"
-        );
-        let second = match self.call(&batch) {
-            Ok(out) => return (out.apply_to(batch), None),
-            Err(e) => e,
-        };
-        tracing::warn!(
-            pipeline,
-            plugin = &*name,
-            events = batch.len(),
-            "{second}; failed twice, isolating the events it fails on"
-        );
-        let mut kept = Batch::default();
-        let mut poison = Vec::new();
-        self.isolate(&batch, 0..batch.len(), second, pass, &mut kept, &mut poison);
-        let events = batch.select(poison.iter().map(|(i, _)| *i));
-        let reasons = poison.into_iter().map(|(_, r)| r).collect();
-        batch.replace_events(kept);
-        (batch, Some(Poison { events, reasons }))
-    }
-
-    /// Splits `range` of `batch` until the events that fail alone are found; `pass` keeps
-    /// them in the output unfiltered.
-    fn isolate(
-        &mut self,
-        batch: &Batch,
-        range: Range<usize>,
-        err: String,
-        pass: bool,
-        kept: &mut Batch,
-        poison: &mut Vec<(usize, String)>,
-    ) {
-        if range.len() <= 1 {
-            if pass {
-                kept.append_events(batch, range.clone());
-            }
-            poison.extend(range.map(|i| (i, err.clone())));
-            return;
+    /// Every event of `batch` fails with `why` (no instance could start).
+    fn all_failed(&mut self, mut batch: Batch, why: String, on_error: OnError) -> Applied {
+        let n = batch.len();
+        let dead = (on_error == OnError::DeadLetter).then(|| {
+            let events = batch.select(0..n);
+            (events, vec![why.clone(); n])
+        });
+        if on_error != OnError::Pass {
+            batch.replace_events(Batch::default());
         }
-        let mid = range.start + range.len() / 2;
-        for half in [range.start..mid, mid..range.end] {
-            let sub = batch.select(half.clone());
-            match self.call(&sub) {
-                Ok(out) => out.append_to(&sub, kept),
-                Err(e) => self.isolate(batch, half, e, pass, kept, poison),
-            }
+        Applied {
+            out: batch,
+            failed: n,
+            reason: Some(why),
+            dead,
         }
     }
 }
 
-/// Events a filter failed on even alone, and why.
-struct Poison {
-    events: Batch,
-    reasons: Vec<String>,
-}
-
-/// A checked verdict.
-enum Output {
-    KeepAll,
-    Keep(Vec<u32>),
-    Replace(Box<Batch>),
+/// Checks a verdict for a batch of `n` events against `bound`.
+fn check(verdict: Verdict, n: usize, bound: &Bound) -> Result<Output, String> {
+    match verdict {
+        Verdict::KeepAll => Ok(Output::KeepAll),
+        Verdict::Keep(idx) => {
+            let ascending = idx.windows(2).all(|w| w[0] < w[1]);
+            if ascending && idx.last().is_none_or(|&l| (l as usize) < n) {
+                Ok(Output::Keep(idx))
+            } else {
+                Err("invalid verdict: keep indices must be ascending and within the batch".into())
+            }
+        }
+        Verdict::Replace(cols) => {
+            bound.check_shape(cols.msg_off.len(), cols.attr_key_id.len(), cols.arena.len())?;
+            let new = Batch::from_columns(cols, Ack::none()).map_err(|e| e.to_string())?;
+            bound.check_text(new.text_bytes())?;
+            Ok(Output::Replace(Box::new(new)))
+        }
+    }
 }
 
 impl Output {
@@ -185,25 +241,6 @@ impl Output {
         }
         batch
     }
-
-    fn append_to(self, input: &Batch, out: &mut Batch) {
-        match self {
-            Output::KeepAll => out.append_events(input, 0..input.len()),
-            Output::Keep(idx) => out.append_events(input, idx.iter().map(|&i| i as usize)),
-            Output::Replace(new) => out.append_events(&new, 0..new.len()),
-        }
-    }
-}
-
-/// A new version of one filter's plugin, compiled and started off the hot path, to be put in
-/// place at the next batch boundary.
-pub struct Swap {
-    /// Which filter of the chain (`filters[stage]`).
-    pub stage: usize,
-    /// The new plugin.
-    pub filter: Arc<WasmFilter>,
-    /// Its first instance (already through `init`).
-    pub instance: Instance,
 }
 
 /// The filters of one pipeline, in order.
@@ -211,48 +248,29 @@ pub struct FilterChain {
     pipeline: Arc<str>,
     stages: Vec<Stage>,
     on_error: OnError,
-    dead_letters: DeadLetters,
-    swaps: Option<std::sync::mpsc::Receiver<Swap>>,
+    limits: BatchConfig,
+    dead_letters: Arc<DeadLetters>,
+    /// The stage a batch is in (for a panic's report), if any.
+    running: Option<usize>,
 }
 
 impl FilterChain {
-    /// A chain of `stages`; failed events follow `on_error`, dead letters go to `dead_letter`.
+    /// A chain of `stages` in a pipeline cutting batches at `limits`; failed events follow
+    /// `on_error`, dead letters go to `dead_letters`.
     pub fn new(
         pipeline: Arc<str>,
         stages: Vec<Stage>,
         on_error: OnError,
-        dead_letter: PathBuf,
+        limits: BatchConfig,
+        dead_letters: Arc<DeadLetters>,
     ) -> Self {
         FilterChain {
             pipeline,
             stages,
             on_error,
-            dead_letters: DeadLetters::new(dead_letter),
-            swaps: None,
-        }
-    }
-
-    /// Takes plugin swaps from `swaps`, each applied before the next batch.
-    pub fn with_swaps(mut self, swaps: std::sync::mpsc::Receiver<Swap>) -> Self {
-        self.swaps = Some(swaps);
-        self
-    }
-
-    /// Puts in place the swaps that arrived since the last batch (a batch boundary: no call
-    /// is running). Checking costs one atomic load when there is none.
-    fn apply_swaps(&mut self) {
-        let Some(rx) = &self.swaps else { return };
-        while let Ok(swap) = rx.try_recv() {
-            let Some(stage) = self.stages.get_mut(swap.stage) else {
-                continue;
-            };
-            tracing::info!(
-                pipeline = %self.pipeline, component = %format!("filters[{}]", swap.stage),
-                from = %stage.filter.name, path = %swap.filter.path.display(),
-                "plugin swapped in at a batch boundary"
-            );
-            stage.filter = swap.filter;
-            stage.instance = Some(swap.instance);
+            limits,
+            dead_letters,
+            running: None,
         }
     }
 
@@ -261,35 +279,68 @@ impl FilterChain {
         self.stages.is_empty()
     }
 
+    /// The stage a batch was in when the last [`run`](Self::run) was cut short (a host
+    /// panic), with its counters.
+    pub fn interrupted(&self) -> Option<(usize, &Arc<Counters>)> {
+        self.running.map(|i| (i, &self.stages[i].counters))
+    }
+
+    /// Drops every instance (after a panic cut a run short, none can be trusted), so each
+    /// stage starts a fresh one at its next call.
+    pub fn reset(&mut self) {
+        for stage in &mut self.stages {
+            stage.instance = None;
+        }
+        self.running = None;
+    }
+
+    /// Switches every stage whose plugin was swapped to the new version: a batch boundary.
+    fn catch_up(&mut self) {
+        for (i, stage) in self.stages.iter_mut().enumerate() {
+            if stage.plugin.catch_up() {
+                stage.instance = None;
+                let plugin = stage.plugin.plugin();
+                tracing::info!(
+                    pipeline = %self.pipeline, component = %format!("filters[{i}]"),
+                    plugin = %plugin.name, path = %plugin.path.display(),
+                    hash = format_args!("{:016x}", plugin.hash),
+                    "plugin swapped in at a batch boundary"
+                );
+            }
+        }
+    }
+
     /// Runs `batch` through every filter in order. Blocking CPU work: call it off the
     /// async reactor.
     pub fn run(&mut self, mut batch: Batch) -> Batch {
-        self.apply_swaps();
-        for stage in &mut self.stages {
+        self.catch_up();
+        for (i, stage) in self.stages.iter_mut().enumerate() {
             if batch.is_empty() {
                 break;
             }
+            self.running = Some(i);
             let (n_in, bytes_in) = (batch.len(), batch.message_bytes());
             Counters::add(&stage.counters.events_in, n_in as u64);
             Counters::add(&stage.counters.bytes_in, bytes_in);
-            let pass = self.on_error == OnError::Pass;
-            let (out, poison) = stage.apply(&self.pipeline, batch, pass);
+            let applied = stage.apply(&self.pipeline, batch, self.on_error, &self.limits);
             let mut dead = 0;
-            if let Some(p) = poison {
-                let n = p.events.len();
-                let plugin = &*stage.filter.name;
-                tracing::error!(pipeline = %self.pipeline, plugin, events = n, policy = ?self.on_error, "events failed the filter even alone: {}", p.reasons[0]);
-                match self.on_error {
-                    OnError::DeadLetter => {
-                        self.dead_letters
-                            .write(&self.pipeline, plugin, &p.events, &p.reasons);
-                        Counters::add(&stage.counters.dead_lettered, n as u64);
-                        dead = n;
-                    }
-                    OnError::Pass | OnError::Drop => {}
-                }
+            if let Some(reason) = &applied.reason
+                && let Some(held) = stage.failures.allow(Instant::now())
+            {
+                let plugin = &*stage.plugin().name;
+                tracing::error!(
+                    pipeline = %self.pipeline, plugin, events = applied.failed,
+                    policy = ?self.on_error, similar_errors_held_back = held,
+                    "events failed the filter even alone: {reason}"
+                );
             }
-            batch = out;
+            if let Some((events, reasons)) = &applied.dead {
+                self.dead_letters
+                    .write(&self.pipeline, &stage.plugin().name, events, reasons);
+                Counters::add(&stage.counters.dead_lettered, events.len() as u64);
+                dead = events.len();
+            }
+            batch = applied.out;
             let bytes_out = batch.message_bytes();
             stage.counters.batch(batch.len(), bytes_out);
             Counters::add(
@@ -302,6 +353,7 @@ impl FilterChain {
                 bytes_in.saturating_sub(bytes_out),
             );
         }
+        self.running = None;
         batch
     }
 }

@@ -1,6 +1,7 @@
-//! What each plugin store holds: WASI with no ambient authority, the memory limiter, and
-//! the host's `log` import (and, for sinks, wasi:http limited to the granted hosts). Guest
-//! stdout/stderr are captured into `tracing`.
+//! What each plugin store holds: WASI with no ambient authority, the memory limiter, the
+//! deadline of the call in progress (which the time limit, the clock's waits and HTTP
+//! requests all end at), and the host's `log` import (and, for sinks, wasi:http limited to
+//! the granted hosts). Guest stdout/stderr and `host.log` go to `tracing`, rate-limited.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,15 +14,18 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::allow::HttpGrant;
-
 use super::bindings::logcatch::plugin::{host, types::Level};
+use super::guest_log::{GuestLog, MAX_LINE};
 
 /// The data of one plugin instance's store.
 pub struct HostState {
-    /// Plugin name, for logs.
-    pub plugin: Arc<str>,
     /// Memory limits, checked by wasmtime on every growth.
     pub limits: StoreLimits,
+    /// When the call in progress must end: set as each call starts (`Plugin::arm`).
+    pub deadline: std::time::Instant,
+    /// Where the guest's monotonic clock counts from.
+    pub(super) clock_origin: std::time::Instant,
+    log: Arc<GuestLog>,
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
@@ -30,16 +34,16 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// A sandbox for `plugin`: no preopened directories, no environment, no arguments, no
-    /// network; stdout and stderr go to the log; linear memory capped at `memory` bytes.
-    pub fn new(plugin: Arc<str>, memory: u64) -> Self {
+    /// A sandbox: no preopened directories, no environment, no arguments, no network;
+    /// stdout, stderr and `host.log` go to `log`; linear memory capped at `memory` bytes.
+    pub fn new(log: Arc<GuestLog>, memory: u64) -> Self {
         let wasi = WasiCtxBuilder::new()
             .stdout(LogStream {
-                plugin: plugin.clone(),
+                log: log.clone(),
                 stream: "stdout",
             })
             .stderr(LogStream {
-                plugin: plugin.clone(),
+                log: log.clone(),
                 stream: "stderr",
             })
             .allow_tcp(false)
@@ -51,9 +55,12 @@ impl HostState {
             .instances(64)
             .trap_on_grow_failure(true)
             .build();
+        let now = std::time::Instant::now();
         HostState {
-            plugin,
             limits,
+            deadline: now,
+            clock_origin: now,
+            log,
             wasi,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
@@ -66,6 +73,17 @@ impl HostState {
     pub fn with_http(mut self, grant: HttpGrant) -> Self {
         self.grant = grant;
         self
+    }
+
+    /// Starts a call that must end by `deadline`: blocking waits (clock, HTTP) end there.
+    pub fn set_deadline(&mut self, deadline: std::time::Instant) {
+        self.deadline = deadline;
+        self.grant.set_deadline(deadline);
+    }
+
+    /// The table of the store's WASI resources.
+    pub(super) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 
@@ -90,14 +108,7 @@ impl WasiView for HostState {
 
 impl host::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
-        let plugin = &*self.plugin;
-        match level {
-            Level::Trace => tracing::trace!(plugin, "{message}"),
-            Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
-        }
+        self.log.line(level, None, &message);
     }
 }
 
@@ -106,7 +117,7 @@ impl super::bindings::logcatch::plugin::types::Host for HostState {}
 /// A guest output stream that logs each line it receives.
 #[derive(Clone)]
 struct LogStream {
-    plugin: Arc<str>,
+    log: Arc<GuestLog>,
     stream: &'static str,
 }
 
@@ -125,9 +136,6 @@ impl StdoutStream for LogStream {
     }
 }
 
-/// Longest guest output line kept before it is logged anyway.
-const MAX_LINE: usize = 4096;
-
 struct LineLogger {
     to: LogStream,
     line: Vec<u8>,
@@ -138,12 +146,12 @@ impl LineLogger {
         let text = String::from_utf8_lossy(&self.line);
         let text = text.trim_end();
         if !text.is_empty() {
-            let (plugin, stream) = (&*self.to.plugin, self.to.stream);
-            if stream == "stderr" {
-                tracing::warn!(plugin, stream, "{text}");
+            let level = if self.to.stream == "stderr" {
+                Level::Warn
             } else {
-                tracing::info!(plugin, stream, "{text}");
-            }
+                Level::Info
+            };
+            self.to.log.line(level, Some(self.to.stream), text);
         }
         self.line.clear();
     }

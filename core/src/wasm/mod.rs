@@ -1,26 +1,37 @@
-//! WebAssembly filter and sink plugins: the wasmtime host.
+//! WebAssembly filter and sink plugins: the wasmtime host, one for both kinds.
 //!
-//! - [`engine`]: one `Engine` per process (component model, pooling allocator, epoch
+//! - [`engine`]: one `Engine` per process (component model, on-demand instances, epoch
 //!   interruption; a second, fuel-metering engine only if a plugin asks for fuel), and the
 //!   ticker thread that drives time limits.
 //! - [`cache`]: compiled components on disk under `data_dir`, keyed by the file's hash and the
 //!   engine's compatibility hash, so a restart does not recompile.
+//! - [`world`]: the two kinds of plugin (`filter-plugin`, `sink-plugin`): what each exports
+//!   and may import.
+//! - [`plugin`]: the one loader (compile, check the contract, link, instantiate with
+//!   [`limits`], map call outcomes), for both kinds.
 //! - [`host`]: what a plugin's store holds: WASI with no ambient authority, the memory
-//!   limiter, and the `host.log` import; guest stdout/stderr go to `tracing`.
-//! - [`filter`]: a loaded plugin (compiled once, `InstancePre`) and its live instances.
+//!   limiter, the call's deadline, and the `host.log` import; with [`clock`] (waits end at
+//!   the deadline) and [`guest_log`] (what a plugin logs, rate-limited).
+//! - [`swap`]: the one hot-swap mechanism: a new version taken at a batch boundary.
 //! - [`chain`]: a pipeline's filters in order, with the fault policy (retry on a fresh
-//!   instance, split to isolate poison events, dead letters).
-//! - [`sink`]: a sink plugin (`sinks: [{ wasm: ... }]`): one instance kept across batches,
-//!   called off the reactor; a failed write is retried by the pipeline, never dropped.
+//!   instance, then [`isolate`]: bounded outputs and the search for poison events).
+//! - [`sink`]: a sink plugin: one instance per writer, called off the reactor; a failed
+//!   write is retried by the pipeline, never dropped.
 //! - [`allow`]: wasi:http for sinks, only to the hosts a pipeline grants (`allow_hosts`).
 
 pub mod allow;
 pub mod cache;
 pub mod chain;
+pub mod clock;
 pub mod engine;
-pub mod filter;
+pub mod guest_log;
 pub mod host;
+pub mod isolate;
+pub mod limits;
+pub mod plugin;
 pub mod sink;
+pub mod swap;
+pub mod world;
 
 /// Bindings generated from `wit/logcatch.wit`, world `filter-plugin` (documented there).
 #[allow(missing_docs)]
@@ -56,6 +67,9 @@ pub const CONTRACT: &str = "logcatch:plugin/filter@0.1.0";
 /// The sink interface of the same contract version.
 pub const SINK_CONTRACT: &str = "logcatch:plugin/sink@0.1.0";
 
-pub use chain::{FilterChain, OnError};
-pub use filter::{Limits, WasmError, WasmFilter};
-pub use sink::{SinkLimits, WasmSink, WasmSinkPlugin};
+pub use chain::{FilterChain, OnError, WasmFilter};
+pub use limits::{Limits, LimitsConfig};
+pub use plugin::{PluginSpec, WasmError};
+pub use sink::{WasmSink, WasmSinkPlugin};
+pub use swap::Slot;
+pub use world::{FilterWorld, SinkWorld};

@@ -18,17 +18,40 @@ pub enum Format {
     Json,
 }
 
+/// Bytes a line-oriented sink encodes before it writes them out: its buffer stays this
+/// size (plus one line), whatever a batch holds.
+pub const CHUNK: usize = 256 << 10;
+
 /// Appends every event of `batch` to `out` in `format`, one line each.
 pub fn encode(batch: &Batch, format: Format, out: &mut Vec<u8>) {
+    encode_from(batch, 0, format, out, usize::MAX);
+}
+
+/// Appends the events of `batch` from index `start` to `out` in `format`, one line each,
+/// stopping after the line that takes `out` to `limit` bytes or more. Returns the index of
+/// the first event not encoded (`batch.len()` when done): a sink writes a batch in chunks.
+pub fn encode_from(
+    batch: &Batch,
+    start: usize,
+    format: Format,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> usize {
+    let mut next = start;
+    let events = batch.iter().skip(start);
     match format {
         Format::Text => {
-            for e in batch.iter() {
+            for e in events {
                 out.extend_from_slice(e.message().as_bytes());
                 out.push(b'\n');
+                next += 1;
+                if out.len() >= limit {
+                    break;
+                }
             }
         }
         Format::Json => {
-            for e in batch.iter() {
+            for e in events {
                 let ts = UNIX_EPOCH + Duration::from_nanos(e.timestamp_ns());
                 out.extend_from_slice(b"{\"message\":");
                 json_str(out, e.message());
@@ -54,9 +77,14 @@ pub fn encode(batch: &Batch, format: Format, out: &mut Vec<u8>) {
                     }
                 }
                 out.extend_from_slice(b"}}\n");
+                next += 1;
+                if out.len() >= limit {
+                    break;
+                }
             }
         }
     }
+    next
 }
 
 fn write_display(out: &mut Vec<u8>, v: impl std::fmt::Display) {
@@ -103,5 +131,29 @@ mod tests {
         let mut text = Vec::new();
         encode(&batch, Format::Text, &mut text);
         assert_eq!(text, b"say \"hi\"\tnow\nplain\n");
+    }
+
+    #[test]
+    fn chunks_stop_after_the_line_that_reaches_the_limit() {
+        let mut b = BatchBuilder::with_capacity(5, 64);
+        let src = b.source("s");
+        for m in ["aaaa", "bb", "cccccc", "d", "e"] {
+            b.push(m, src, 0, 0);
+        }
+        let batch = b.finish(Ack::none());
+        for format in [Format::Text, Format::Json] {
+            let mut whole = Vec::new();
+            encode(&batch, format, &mut whole);
+            let (mut joined, mut next, mut chunks) = (Vec::new(), 0, 0);
+            while next < batch.len() {
+                let mut buf = Vec::new();
+                next = encode_from(&batch, next, format, &mut buf, 6);
+                assert!(buf.len() < 6 + 200, "one line past the limit at most");
+                joined.extend_from_slice(&buf);
+                chunks += 1;
+            }
+            assert_eq!(joined, whole);
+            assert!(chunks >= 3, "{format:?}: {chunks} chunks");
+        }
     }
 }

@@ -10,7 +10,7 @@ use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContex
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use super::encode::{Format, encode};
+use super::encode::{CHUNK, Format, encode_from};
 
 /// `type: file` (sink) options.
 #[derive(Debug, Clone, Deserialize)]
@@ -94,11 +94,14 @@ struct FileWriter {
 #[async_trait]
 impl SinkWriter for FileWriter {
     async fn write(&mut self, batch: &Batch) -> Result<(), PluginError> {
-        self.buf.clear();
-        encode(batch, self.format, &mut self.buf);
         let context =
             |e: std::io::Error| PluginError::new(format!("{}: {e}", self.sink_path.display()));
-        self.file.write_all(&self.buf).await.map_err(context)?;
+        let mut next = 0;
+        while next < batch.len() {
+            self.buf.clear();
+            next = encode_from(batch, next, self.format, &mut self.buf, CHUNK);
+            self.file.write_all(&self.buf).await.map_err(context)?;
+        }
         self.file.flush().await.map_err(context)?;
         if self.fsync {
             self.file.sync_data().await.map_err(context)?;

@@ -8,7 +8,7 @@ use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContex
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use super::encode::{Format, encode};
+use super::encode::{CHUNK, Format, encode_from};
 
 /// `type: stdout` options.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,9 +51,12 @@ struct StdoutWriter {
 #[async_trait]
 impl SinkWriter for StdoutWriter {
     async fn write(&mut self, batch: &Batch) -> Result<(), PluginError> {
-        self.buf.clear();
-        encode(batch, self.format, &mut self.buf);
-        self.out.write_all(&self.buf).await?;
+        let mut next = 0;
+        while next < batch.len() {
+            self.buf.clear();
+            next = encode_from(batch, next, self.format, &mut self.buf, CHUNK);
+            self.out.write_all(&self.buf).await?;
+        }
         self.out.flush().await?;
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! capped exponential backoff with jitter, `Retry-After`, and a limit on retry warnings so
 //! that a server that is down for an hour does not flood the log.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 
@@ -91,39 +91,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Lets the first retry warning through, then at most one per `every`, counting the ones held
-/// back so the next warning can say how many there were.
-#[derive(Debug)]
-pub struct LogLimit {
-    every: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl LogLimit {
-    /// A limit of one message per `every`.
-    pub fn new(every: Duration) -> Self {
-        LogLimit {
-            every,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// `Some(held back since the last one)` when a message may be logged now.
-    pub fn allow(&mut self, now: Instant) -> Option<u64> {
-        match self.last {
-            Some(last) if now.duration_since(last) < self.every => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
-    }
-}
+pub use logcatch_core::log_limit::LogLimit;
 
 #[cfg(test)]
 mod tests {
@@ -203,17 +171,5 @@ mod tests {
         assert_eq!(parse_retry_after("-5", now), None);
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("1.5", now), None);
-    }
-
-    #[test]
-    fn log_limit_lets_one_through_per_interval_and_counts_the_rest() {
-        let mut l = LogLimit::new(Duration::from_secs(10));
-        let t0 = Instant::now();
-        assert_eq!(l.allow(t0), Some(0));
-        assert_eq!(l.allow(t0 + Duration::from_secs(1)), None);
-        assert_eq!(l.allow(t0 + Duration::from_secs(9)), None);
-        assert_eq!(l.allow(t0 + Duration::from_secs(10)), Some(2));
-        assert_eq!(l.allow(t0 + Duration::from_secs(11)), None);
-        assert_eq!(l.allow(t0 + Duration::from_secs(60)), Some(1));
     }
 }
