@@ -254,6 +254,12 @@ fn init_logging(format: LogFormat) {
     // log, including those outside any supervision.
     std::panic::set_hook(Box::new(|info| {
         let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-        tracing::error!(%location, "panic: {info}");
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(a non-text payload)");
+        tracing::error!(%location, "panic: {}", message.replace('\n', " "));
     }));
 }

@@ -190,3 +190,34 @@ fn the_embedded_default_config_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn batch_limits_beyond_what_a_batch_can_address_are_refused() {
+    // `max_bytes` up to 4 GiB was accepted, though a batch's text is addressed by u32
+    // offsets and a filter's output must fit beside it.
+    let s = Scratch::new();
+    for (batch, field, says) in [
+        (
+            "max_bytes: 2GiB",
+            "max_bytes",
+            "must be between 1 byte and 1GiB",
+        ),
+        (
+            "max_events: 2000000",
+            "max_events",
+            "must be between 1 and 1048576",
+        ),
+        ("max_growth: 0", "max_growth", "must be between 1 and 64"),
+        ("max_growth: 65", "max_growth", "must be between 1 and 64"),
+    ] {
+        let (code, err) = validate(&s, &format!("{GOOD}    batch: {{ {batch} }}\n"));
+        assert_eq!(code, 2, "{batch}: {err}");
+        let at = format!("logcatch.yaml:10:14: pipelines.web.batch.{field}: {says}");
+        assert!(err.contains(&at), "{batch}: want {at}\n{err}");
+    }
+    let (code, err) = validate(
+        &s,
+        &format!("{GOOD}    batch: {{ max_bytes: 1GiB, max_growth: 64 }}\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+}

@@ -23,6 +23,8 @@ pub mod registry;
 pub mod reload;
 pub mod status;
 pub mod supervisor;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod wasm;
 pub mod watch;
 

@@ -35,6 +35,12 @@ impl LogLimit {
         }
     }
 
+    /// Lines held back since the last one let through, counted as said: for a last report
+    /// when no more lines will come.
+    pub fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
+
     /// `Some(held back since the last one)` when a line may be logged at `now`.
     pub fn allow(&mut self, now: Instant) -> Option<u64> {
         while let Some(at) = self.refill_at.filter(|&at| at <= now) {

@@ -30,6 +30,10 @@ use crate::supervisor::{self, Backoff, Outcome, Restarts};
 use crate::wasm::FilterChain;
 use crate::wasm::chain::Stage;
 
+/// With `--once`, how many times a failed chain restarts before the run gives up (a daemon
+/// keeps retrying, marked failed).
+const ONCE_RESTARTS: u32 = 3;
+
 /// Batches that may wait between two stages.
 const CHANNEL_BATCHES: usize = 4;
 
@@ -224,14 +228,16 @@ impl Run {
     /// is not acknowledged, nothing after it is delivered, and this part restarts: the
     /// sinks finish what they got, the sources start again from their checkpoints (so the
     /// batch is read again) and the chain on fresh instances, with backoff; the failed
-    /// filter shows `restarting`, or `failed` when it happens too often. With `--once` a
-    /// chain marked failed gives up: the error is returned and the lines stay unacknowledged.
+    /// filter shows `restarting`, or `failed` when it happens too often. With `--once` the run
+    /// gives up after [`ONCE_RESTARTS`]: the error is returned and the lines stay
+    /// unacknowledged.
     async fn feed(
         &self,
         mut chain: FilterChain,
         sinks: &[mpsc::Sender<Arc<Batch>>],
     ) -> Result<(), String> {
         let mut restarts = Restarts::new();
+        let mut failures = 0;
         loop {
             let incarnation = self.shutdown.child_token();
             let began = Instant::now();
@@ -262,9 +268,10 @@ impl Run {
             let why =
                 format!("the filter chain failed (a bug in logcatch, not in the plugin): {why}");
             let delay = restarts.failed(&self.name, &component, &counters, began, &why);
-            if self.env.once && counters.state.get() == ComponentState::Failed {
+            failures += 1;
+            if self.env.once && failures >= ONCE_RESTARTS {
                 return Err(format!(
-                    "{component}: {why}; gave up after repeated restarts"
+                    "{component}: {why}; gave up after {failures} attempts"
                 ));
             }
             tokio::select! {

@@ -37,9 +37,82 @@ pub fn run_ok(
     text
 }
 
-/// The binary under test.
+/// The binary under test: this build's, or the one `LOGCATCH_BIN` names (to run a test
+/// against another build, e.g. the last release, and see a regression test fail there).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_logcatch")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("LOGCATCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_logcatch").to_owned())
+    })
+}
+
+/// How a run of the binary went, measured by the kernel.
+pub struct Measured {
+    pub status: ExitStatus,
+    /// Its stderr (the log), lossily decoded; cut to the first 4 MiB.
+    pub log: String,
+    /// How many bytes it wrote to stderr.
+    pub log_bytes: u64,
+    /// Its peak resident set size, in bytes.
+    pub max_rss: u64,
+    /// Wall time from start to exit.
+    pub took: Duration,
+}
+
+/// Runs `logcatch ARGS` with `envs` to its exit (at most `timeout`, then killed), stderr
+/// to `log_path`; measures its peak RSS with `wait4` (this child's own, whatever else the
+/// test process runs).
+pub fn run_measured(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    log_path: &Path,
+    timeout: Duration,
+) -> Measured {
+    let log = fs::File::create(log_path).unwrap();
+    let started = Instant::now();
+    // Reaped by `wait4` below (which also measures it), not by `Child::wait`.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(bin())
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn logcatch");
+    let pid = child.id() as libc::pid_t;
+    let (status, rusage) = loop {
+        let mut status = 0;
+        // SAFETY: plain syscall on our own child, with out-pointers to locals.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break (status, usage);
+        }
+        assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
+        if started.elapsed() > timeout {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("logcatch {args:?} did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = started.elapsed();
+    use std::os::unix::process::ExitStatusExt;
+    let log_bytes = fs::metadata(log_path).map_or(0, |m| m.len());
+    let mut head = Vec::new();
+    use std::io::Read;
+    fs::File::open(log_path)
+        .unwrap()
+        .take(4 << 20)
+        .read_to_end(&mut head)
+        .unwrap();
+    Measured {
+        status: ExitStatus::from_raw(status),
+        log: String::from_utf8_lossy(&head).into_owned(),
+        log_bytes,
+        max_rss: rusage.ru_maxrss as u64 * 1024,
+        took,
+    }
 }
 
 /// A scratch directory that holds a config, inputs, outputs and `data_dir`.
@@ -81,6 +154,11 @@ impl Scratch {
 
     /// Starts `logcatch run -c CONFIG` in the background, stderr to `daemon-N.log`.
     pub fn start(&self, config: &Path) -> Daemon {
+        self.start_with_env(config, &[])
+    }
+
+    /// [`start`](Self::start) with `envs` added to its environment.
+    pub fn start_with_env(&self, config: &Path, envs: &[(&str, &str)]) -> Daemon {
         let n = (0..)
             .find(|n| !self.path(&format!("daemon-{n}.log")).exists())
             .unwrap();
@@ -90,6 +168,7 @@ impl Scratch {
             .args(["run", "-c"])
             .arg(config)
             .env("LOGCATCH_LOG", "info")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

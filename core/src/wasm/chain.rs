@@ -314,6 +314,11 @@ impl FilterChain {
     /// async reactor.
     pub fn run(&mut self, mut batch: Batch) -> Batch {
         self.catch_up();
+        #[cfg(feature = "testing")]
+        {
+            self.running = Some(0);
+            crate::testing::chain_failpoint();
+        }
         for (i, stage) in self.stages.iter_mut().enumerate() {
             if batch.is_empty() {
                 break;

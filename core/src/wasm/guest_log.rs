@@ -1,6 +1,6 @@
 //! What a plugin logs (`host.log`, and lines on its stdout and stderr), rate-limited per
 //! plugin: a burst of lines, then a steady rate; lines beyond it are counted, and the count
-//! is logged with the next line let through. A line is cut to [`MAX_LINE`] bytes. A plugin
+//! is logged with the next line let through (or when the plugin goes). A line is cut to [`MAX_LINE`] bytes. A plugin
 //! that logs in a loop costs a few lines of log, never gigabytes of it.
 
 use std::sync::{Arc, Mutex};
@@ -68,6 +68,26 @@ impl GuestLog {
             Level::Info => tracing::info!(plugin, stream, "{text}{cut}"),
             Level::Warn => tracing::warn!(plugin, stream, "{text}{cut}"),
             Level::Error => tracing::error!(plugin, stream, "{text}{cut}"),
+        }
+    }
+}
+
+impl Drop for GuestLog {
+    /// Reports the lines held back since the last one logged: the plugin is gone (its
+    /// pipeline stopped, or a new version replaced it).
+    fn drop(&mut self) {
+        let suppressed = self
+            .limit
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_suppressed();
+        if suppressed > 0 {
+            let plugin = &*self.plugin;
+            tracing::warn!(
+                plugin,
+                suppressed,
+                "plugin log rate limit ({BURST} lines, then {PER_SECOND}/s): {suppressed} lines not logged"
+            );
         }
     }
 }
