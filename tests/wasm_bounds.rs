@@ -25,15 +25,34 @@ fn memory_bound(limits_memory: u64, max_bytes: u64) -> u64 {
     limits_memory + 16 * max_bytes + 64 * MIB
 }
 
-/// Runs `logcatch run --once -c CONFIG` (at most two minutes).
+/// Checks `run`'s peak RSS against [`memory_bound`].
+fn assert_bounded(run: &Measured, limits_memory: u64, max_bytes: u64) {
+    let bound = memory_bound(limits_memory, max_bytes);
+    assert!(
+        run.max_rss < bound,
+        "peak RSS {} MiB over the bound of {} MiB",
+        run.max_rss / MIB,
+        bound / MIB
+    );
+}
+
+/// Runs `logcatch run --once -c CONFIG` (at most two minutes); prints what it cost.
 fn run_once(s: &Scratch, config: &Path, envs: &[(&str, &str)]) -> Measured {
     let cfg = config.to_str().unwrap();
-    run_measured(
+    let run = run_measured(
         &["run", "--once", "-c", cfg],
         envs,
         &s.path("run.log"),
         Duration::from_secs(120),
-    )
+    );
+    eprintln!(
+        "run --once: {:?}, peak RSS {:.1} MiB, {} bytes of log, {:?}",
+        run.status,
+        run.max_rss as f64 / MIB as f64,
+        run.log_bytes,
+        run.took
+    );
+    run
 }
 
 /// Writes `n` lines of about `len` bytes to `name`; those at odd indices carry `word` if
@@ -109,13 +128,7 @@ fn a_large_batch_with_poison_on_every_other_line_is_delivered_whole_in_bounded_m
     let text = String::from_utf8(out).expect("the output is UTF-8");
     let got: Vec<&str> = text.lines().collect();
     assert_eq!(got, input, "every line once, in place");
-    let bound = memory_bound(128 * MIB, 8 * MIB);
-    assert!(
-        run.max_rss < bound,
-        "peak RSS {} MiB over the bound of {} MiB",
-        run.max_rss / MIB,
-        bound / MIB
-    );
+    assert_bounded(&run, 128 * MIB, 8 * MIB);
 }
 
 #[test]
@@ -148,13 +161,7 @@ pipelines:
         steady,
         "the other pipeline"
     );
-    let bound = memory_bound(64 * MIB, MIB);
-    assert!(
-        run.max_rss < bound,
-        "peak RSS {} MiB over the bound of {} MiB",
-        run.max_rss / MIB,
-        bound / MIB
-    );
+    assert_bounded(&run, 64 * MIB, MIB);
     // Each input line is either delivered (as its copies) or a dead letter with the reason.
     let out = lines(&s.path("out.log"));
     assert!(out.len() <= 4 * 1024, "{} lines from one batch", out.len());
@@ -180,6 +187,7 @@ fn a_filter_that_fails_on_big_batches_only_delivers_everything() {
     let cfg = config(&s, "evil", "{ mode: size, n: 16 }", "{}", "");
     let run = run_once(&s, &cfg, &[]);
     assert!(run.status.success(), "{}", run.log);
+    assert_bounded(&run, 128 * MIB, MIB);
     assert_eq!(lines(&s.path("out.log")), input, "{}", run.log);
     assert!(dead_letters(&s, "hostile").is_empty());
 }
@@ -289,6 +297,7 @@ fn a_plugin_that_sleeps_in_a_wasi_call_is_stopped_at_its_timeout() {
     );
     let run = run_once(&s, &cfg, &[]);
     assert!(run.status.success(), "{}", run.log);
+    assert_bounded(&run, 128 * MIB, MIB);
     // Two whole-batch calls and a five-level search: about 7 timeouts, not 7 sleeps.
     assert!(run.took < Duration::from_secs(15), "took {:?}", run.took);
     let dead = dead_letters(&s, "hostile");
@@ -308,6 +317,7 @@ fn a_plugin_that_floods_its_log_costs_a_few_lines_of_it() {
     let cfg = config(&s, "evil", "{ mode: log, n: 2000 }", "{}", "");
     let run = run_once(&s, &cfg, &[]);
     assert!(run.status.success(), "{}", run.log);
+    assert_bounded(&run, 128 * MIB, MIB);
     assert_eq!(lines(&s.path("out.log")), input);
     // 4,000 lines of 8 KiB asked for (32 MB); a burst of 100 cut to 4 KiB gets through.
     assert!(run.log_bytes < 2 * MIB, "{} bytes of log", run.log_bytes);

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::batch::Batch;
+use crate::health::{ComponentState, StateCell};
 use crate::supervisor::Backoff;
 
 /// Appends dead letters to one file.
@@ -22,8 +23,16 @@ impl DeadLetters {
     }
 
     /// Writes `events` (with `reasons[i]` for event `i`) from `plugin`. Retries with backoff
-    /// until it succeeds (a full disk holds the pipeline rather than lose events).
-    pub fn write(&self, pipeline: &str, plugin: &str, events: &Batch, reasons: &[String]) {
+    /// until it succeeds (a full disk holds the pipeline rather than lose events), showing
+    /// the component whose state is `state` as `blocked` meanwhile.
+    pub fn write(
+        &self,
+        pipeline: &str,
+        plugin: &str,
+        events: &Batch,
+        reasons: &[String],
+        state: &StateCell,
+    ) {
         let mut buf = Vec::new();
         for (e, reason) in events.iter().zip(reasons) {
             let attrs: serde_json::Map<String, serde_json::Value> = e
@@ -54,8 +63,14 @@ impl DeadLetters {
         let mut backoff = Backoff::new();
         loop {
             match self.append(&buf) {
-                Ok(()) => return,
+                Ok(()) => {
+                    if state.get() == ComponentState::Blocked {
+                        state.set(ComponentState::Running);
+                    }
+                    return;
+                }
                 Err(e) => {
+                    state.set(ComponentState::Blocked);
                     let delay = backoff.step();
                     tracing::error!(path = %self.path.display(), retry_in_ms = delay.as_millis() as u64, "cannot write dead letters: {e}");
                     std::thread::sleep(delay);

@@ -63,6 +63,32 @@ pub struct SinkContext {
     pub dead_letters: Arc<DeadLetters>,
 }
 
+impl SinkContext {
+    /// Writes `events` that `plugin` (this sink) cannot deliver for good to the pipeline's
+    /// dead-letter file, with `reasons[i]` for event `i`, off the reactor, and counts them;
+    /// holds the pipeline (`blocked`) while the file cannot be written.
+    pub async fn dead_letter(
+        &self,
+        plugin: &'static str,
+        events: Batch,
+        reasons: Vec<String>,
+    ) -> Result<(), PluginError> {
+        let n = events.len() as u64;
+        let (dead, pipeline, counters) = (
+            self.dead_letters.clone(),
+            self.pipeline.clone(),
+            self.counters.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            dead.write(&pipeline, plugin, &events, &reasons, &counters.state)
+        })
+        .await
+        .map_err(|e| PluginError::new(format!("writing dead letters failed: {e}")))?;
+        Counters::add(&self.counters.dead_lettered, n);
+        Ok(())
+    }
+}
+
 /// An open sink destination.
 #[async_trait]
 pub trait SinkWriter: Send {

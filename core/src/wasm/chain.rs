@@ -101,9 +101,9 @@ impl Stage {
     }
 
     /// Calls the filter on `batch`, starting an instance if there is none, and checks its
-    /// verdict against `bound`; any failure drops the instance, so the next call gets a
+    /// verdict against `bound` (the input batch's); any failure drops the instance, so the next call gets a
     /// fresh one.
-    fn call(&mut self, batch: &Batch, bound: &Bound) -> Result<Output, Failure> {
+    fn call(&mut self, batch: &Batch, bound: &dyn Fn() -> Bound) -> Result<Output, Failure> {
         let plugin = self.plugin.plugin().clone();
         let instance = match &mut self.instance {
             Some(i) => i,
@@ -143,7 +143,9 @@ impl Stage {
         on_error: OnError,
         limits: &BatchConfig,
     ) -> Applied {
-        let bound = Bound::for_input(&batch, limits);
+        // Computed once, and only when needed: for a replaced batch or a search.
+        let cell = std::cell::OnceCell::new();
+        let bound = || *cell.get_or_init(|| Bound::for_input(&batch, limits));
         let mut error = None;
         for attempt in ["retrying the batch on a fresh instance", "failed twice"] {
             match self.call(&batch, &bound) {
@@ -173,8 +175,9 @@ impl Stage {
         let error = error.expect("two failed attempts");
         let budget = self.plugin().limits.timeout * ISOLATION_TIMEOUTS;
         let pass = on_error == OnError::Pass;
-        let iso = isolate(&batch, error, pass, budget, &bound, |part| {
-            self.call(part, &bound)
+        let whole = bound();
+        let iso = isolate(&batch, error, pass, budget, &whole, |part| {
+            self.call(part, &|| whole)
         });
         let reason = iso.failed.first().map(|(_, r)| r.clone());
         let dead = (on_error == OnError::DeadLetter && !iso.failed.is_empty()).then(|| {
@@ -212,7 +215,7 @@ impl Stage {
 }
 
 /// Checks a verdict for a batch of `n` events against `bound`.
-fn check(verdict: Verdict, n: usize, bound: &Bound) -> Result<Output, String> {
+fn check(verdict: Verdict, n: usize, bound: &dyn Fn() -> Bound) -> Result<Output, String> {
     match verdict {
         Verdict::KeepAll => Ok(Output::KeepAll),
         Verdict::Keep(idx) => {
@@ -224,6 +227,7 @@ fn check(verdict: Verdict, n: usize, bound: &Bound) -> Result<Output, String> {
             }
         }
         Verdict::Replace(cols) => {
+            let bound = bound();
             bound.check_shape(cols.msg_off.len(), cols.attr_key_id.len(), cols.arena.len())?;
             let new = Batch::from_columns(cols, Ack::none()).map_err(|e| e.to_string())?;
             bound.check_text(new.text_bytes())?;
@@ -340,8 +344,13 @@ impl FilterChain {
                 );
             }
             if let Some((events, reasons)) = &applied.dead {
-                self.dead_letters
-                    .write(&self.pipeline, &stage.plugin().name, events, reasons);
+                self.dead_letters.write(
+                    &self.pipeline,
+                    &stage.plugin().name,
+                    events,
+                    reasons,
+                    &stage.counters.state,
+                );
                 Counters::add(&stage.counters.dead_lettered, events.len() as u64);
                 dead = events.len();
             }

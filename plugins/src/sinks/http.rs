@@ -20,7 +20,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use logcatch_core::batch::Batch;
-use logcatch_core::metrics::Counters;
 use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContext, SinkWriter};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, HeaderValue, RETRY_AFTER};
@@ -350,16 +349,10 @@ impl HttpWriter {
             return Ok(());
         }
         refused.sort_unstable_by_key(|&(i, _)| i);
-        let n = refused.len();
         let c = &self.ctx;
         let events = batch.select(refused.iter().map(|&(i, _)| i));
         let reasons: Vec<String> = refused.into_iter().map(|(_, why)| why).collect();
-        let (dead, pipeline) = (c.dead_letters.clone(), c.pipeline.clone());
-        tokio::task::spawn_blocking(move || dead.write(&pipeline, "http", &events, &reasons))
-            .await
-            .map_err(|e| PluginError::new(format!("writing dead letters failed: {e}")))?;
-        Counters::add(&c.counters.dead_lettered, n as u64);
-        Ok(())
+        c.dead_letter("http", events, reasons).await
     }
 }
 

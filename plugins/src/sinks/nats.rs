@@ -48,7 +48,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use logcatch_core::batch::Batch;
-use logcatch_core::metrics::Counters;
 use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContext, SinkWriter};
 use serde::Deserialize;
 
@@ -451,12 +450,7 @@ impl NatsWriter {
             .iter()
             .map(|(_, why)| format!("{}: {why}", c.component))
             .collect::<Vec<_>>();
-        let (dead, pipeline) = (c.dead_letters.clone(), c.pipeline.clone());
-        tokio::task::spawn_blocking(move || dead.write(&pipeline, "nats", &events, &reasons))
-            .await
-            .map_err(|e| PluginError::new(format!("writing dead letters failed: {e}")))?;
-        Counters::add(&c.counters.dead_lettered, n as u64);
-        Ok(())
+        c.dead_letter("nats", events, reasons).await
     }
 }
 
