@@ -236,6 +236,10 @@ fn a_bug_in_the_chain_restarts_the_pipeline_from_its_checkpoint_and_shows_it() {
     let app = &doc["pipelines"]["app"];
     assert_eq!(app["state"], "running", "{app}");
     assert_eq!(app["components"][1]["restarts"], 5, "{app}");
+    assert_eq!(
+        app["components"][0]["restarts"], 0,
+        "the source was stopped for the restart, not failed: {app}"
+    );
     assert!(
         seen.contains("restarting") && seen.contains("filter restarting"),
         "never shown restarting: {seen:?}"

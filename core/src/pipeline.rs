@@ -247,22 +247,19 @@ impl Run {
                 self.spawn_source(&mut sources, s, &incarnation, tx.clone());
             }
             drop(tx);
-            let routed = route(&self.name, rx, chain, sinks).await;
+            let routed = route(&self.name, rx, chain, sinks, &incarnation).await;
             chain = routed.chain;
             let Some(why) = routed.fault else {
                 while sources.join_next().await.is_some() {}
                 return Ok(());
             };
-            // The route dropped its input: sources see it closed and end.
-            incarnation.cancel();
+            // The route stopped the sources, then dropped its input: they end.
             while sources.join_next().await.is_some() {}
             if let Some(last) = routed.last {
                 self.wait_delivered(last).await;
             }
-            let (stage, counters) = chain
-                .interrupted()
-                .map(|(i, c)| (i, c.clone()))
-                .expect("a fault happens inside a stage");
+            let (stage, counters) = chain.interrupted();
+            let counters = counters.clone();
             chain.reset();
             let component = format!("filters[{stage}]");
             let why =
@@ -339,6 +336,7 @@ async fn route(
     rx: mpsc::Receiver<Batch>,
     chain: FilterChain,
     sinks: &[mpsc::Sender<Arc<Batch>>],
+    sources: &CancellationToken,
 ) -> Routed {
     if chain.is_empty() {
         let last = forward(rx, sinks).await;
@@ -348,8 +346,8 @@ async fn route(
             last,
         };
     }
-    let sinks = sinks.to_vec();
-    tokio::task::spawn_blocking(move || filter_thread(rx, chain, &sinks))
+    let (sinks, sources) = (sinks.to_vec(), sources.clone());
+    tokio::task::spawn_blocking(move || filter_thread(rx, chain, &sinks, &sources))
         .await
         .unwrap_or_else(|e| {
             // filter_thread catches every panic of the chain; this is the thread itself.
@@ -381,11 +379,13 @@ fn fan_out(batch: Batch, sinks: usize) -> Arc<Batch> {
 }
 
 /// The route of a pipeline with filters, on its blocking thread. A panic in the chain ends
-/// it, leaving that batch undelivered and unacknowledged.
+/// it, leaving that batch undelivered and unacknowledged, and stops the `sources` (before
+/// their output closes, so they take it for a stop, not a failure).
 fn filter_thread(
     mut rx: mpsc::Receiver<Batch>,
     mut chain: FilterChain,
     sinks: &[mpsc::Sender<Arc<Batch>>],
+    sources: &CancellationToken,
 ) -> Routed {
     let mut last = None;
     while let Some(batch) = rx.blocking_recv() {
@@ -393,6 +393,7 @@ fn filter_thread(
         let batch = match ran {
             Ok(batch) => fan_out(batch, sinks.len()),
             Err(payload) => {
+                sources.cancel();
                 return Routed {
                     chain,
                     fault: Some(supervisor::panic_message(&payload)),

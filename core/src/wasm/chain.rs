@@ -147,7 +147,10 @@ impl Stage {
         let cell = std::cell::OnceCell::new();
         let bound = || *cell.get_or_init(|| Bound::for_input(&batch, limits));
         let mut error = None;
-        for attempt in ["retrying the batch on a fresh instance", "failed twice"] {
+        for attempt in [
+            "retrying the batch on a fresh instance",
+            "failed twice, isolating the events it fails on",
+        ] {
             match self.call(&batch, &bound) {
                 Ok(out) => {
                     return Applied {
@@ -284,9 +287,11 @@ impl FilterChain {
     }
 
     /// The stage a batch was in when the last [`run`](Self::run) was cut short (a host
-    /// panic), with its counters.
-    pub fn interrupted(&self) -> Option<(usize, &Arc<Counters>)> {
-        self.running.map(|i| (i, &self.stages[i].counters))
+    /// panic; the first stage if it was between stages), with its counters. Call only on a
+    /// chain with filters.
+    pub fn interrupted(&self) -> (usize, &Arc<Counters>) {
+        let i = self.running.unwrap_or(0);
+        (i, &self.stages[i].counters)
     }
 
     /// Drops every instance (after a panic cut a run short, none can be trusted), so each
@@ -319,10 +324,7 @@ impl FilterChain {
     pub fn run(&mut self, mut batch: Batch) -> Batch {
         self.catch_up();
         #[cfg(feature = "testing")]
-        {
-            self.running = Some(0);
-            crate::testing::chain_failpoint();
-        }
+        crate::testing::chain_failpoint();
         for (i, stage) in self.stages.iter_mut().enumerate() {
             if batch.is_empty() {
                 break;
