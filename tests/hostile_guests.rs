@@ -4,6 +4,8 @@
 //! holds. The guests are `tests/guests/{poison,spin,evil,noop}` (built by
 //! `scripts/build-guests`).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,8 @@ use logcatch_core::testing::{FilterSpec, Rig, batch_of, guest, messages};
 use logcatch_core::wasm::OnError;
 use serde_json::Value;
 
+use common::numbered_lines as lines;
+
 fn rig(wasm: &str, config: &str, limits: &str, on_error: OnError, batch: BatchConfig) -> Rig {
     let filter = FilterSpec {
         wasm: guest(wasm),
@@ -20,21 +24,6 @@ fn rig(wasm: &str, config: &str, limits: &str, on_error: OnError, batch: BatchCo
         limits,
     };
     Rig::new(&[filter], on_error, batch).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// `n` lines of about `len` bytes; those at odd indices (if `every_other`) carry `word`.
-fn lines(n: usize, len: usize, word: &str, every_other: bool) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            let tag = if every_other && i % 2 == 1 {
-                word
-            } else {
-                "ok"
-            };
-            let head = format!("line {i:05} {tag} é ");
-            format!("{head}{}", "x".repeat(len.saturating_sub(head.len())))
-        })
-        .collect()
 }
 
 /// Every message span of `b` is in its arena and valid UTF-8 (read without the batch's

@@ -65,17 +65,7 @@ fn write_lines(
     word: &str,
     every_other: bool,
 ) -> Vec<String> {
-    let all: Vec<String> = (0..n)
-        .map(|i| {
-            let tag = if every_other && i % 2 == 1 {
-                word
-            } else {
-                "ok"
-            };
-            let head = format!("line {i:05} {tag} é ");
-            format!("{head}{}", "x".repeat(len.saturating_sub(head.len())))
-        })
-        .collect();
+    let all = common::numbered_lines(n, len, word, every_other);
     fs::write(s.path(name), all.join("\n") + "\n").unwrap();
     all
 }

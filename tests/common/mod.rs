@@ -260,6 +260,22 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// `n` numbered lines of about `len` bytes (with a two-byte `é`); those at odd indices carry
+/// `word` when `every_other` (a hostile guest's trigger).
+pub fn numbered_lines(n: usize, len: usize, word: &str, every_other: bool) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let tag = if every_other && i % 2 == 1 {
+                word
+            } else {
+                "ok"
+            };
+            let head = format!("line {i:05} {tag} é ");
+            format!("{head}{}", "x".repeat(len.saturating_sub(head.len())))
+        })
+        .collect()
+}
+
 /// Lines of a file (empty if it does not exist).
 pub fn lines(path: &Path) -> Vec<String> {
     fs::read_to_string(path)
