@@ -91,6 +91,7 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    let shared_data_dir = matches!(cli.command, Some(Command::Filter { .. }));
     let (source, once, validate_only) = match cli.command {
         None => (ConfigSource::Default, false, false),
         Some(Command::Run { config, once }) => (ConfigSource::from(config), once, false),
@@ -136,6 +137,7 @@ fn main() -> ExitCode {
         once,
         config_path,
         loader,
+        shared_data_dir,
     };
     match run(plan, opts) {
         Ok(()) => ExitCode::SUCCESS,

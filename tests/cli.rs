@@ -69,7 +69,7 @@ fn no_arguments_runs_the_demo_through_its_filters_to_stdout_until_sigint() {
         err.contains("stopped cleanly; checkpoints written"),
         "{err}"
     );
-    assert!(data.path().join("checkpoints/demo/source-0.json").exists());
+    assert!(common::checkpoint_file(data.path(), "demo").is_some_and(|p| p.exists()));
 }
 
 #[test]

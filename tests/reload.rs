@@ -443,9 +443,8 @@ fn a_removed_pipeline_added_back_resumes_from_its_checkpoints() {
     let doc = pipelines(&addr);
     assert_eq!(names(&doc["last_reload"]["removed"]), ["c"], "{doc:#}");
     assert_eq!(names(&doc["last_reload"]["unchanged"]), ["a"], "{doc:#}");
-    let checkpoints = s.path("data/checkpoints/c");
     assert!(
-        checkpoints.join("source-0.json").is_file(),
+        common::checkpoint_file(&s.path("data"), "c").is_some_and(|p| p.is_file()),
         "the removed pipeline's checkpoints are gone: {:?}",
         fs::read_dir(s.path("data/checkpoints"))
             .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())

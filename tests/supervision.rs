@@ -49,8 +49,12 @@ pipelines:
         panics >= 3,
         "expected several restarts, saw {panics}\n{log}"
     );
+    // Each panic is reported by the supervisor with its pipeline and component.
     assert!(
-        log.contains("pipeline=faulty component=sources[0]"),
+        log.lines()
+            .any(|l| l.contains("panicked: demo source: injected fault")
+                && l.contains(r#"pipeline="faulty""#)
+                && l.contains(r#"component="sources[0]""#)),
         "panic not attributed\n{log}"
     );
 

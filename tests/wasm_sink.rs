@@ -219,13 +219,11 @@ fn a_host_not_in_allow_hosts_is_refused_and_the_batch_is_kept() {
     assert!(other.requests().is_empty(), "a refused request went out");
     assert!(granted.requests().is_empty());
     // Nothing was acknowledged: no position of in.log was checkpointed.
-    let ledger = s.path("data/checkpoints/p/source-0.json");
-    if let Ok(text) = std::fs::read_to_string(&ledger) {
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let streams = v["streams"].as_object().unwrap();
+    if let Some(ledger) = common::checkpoint_file(&s.path("data"), "p") {
+        let marks = common::resume_marks(&ledger).unwrap();
         assert!(
-            streams.values().all(|m| m["offset"].as_u64() == Some(0)),
-            "{text}"
+            marks.values().all(|m| m["offset"].as_u64() == Some(0)),
+            "{marks:?}"
         );
     }
 }

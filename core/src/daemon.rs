@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiError, ReloadRequest};
 use crate::checkpoint::{CheckpointError, Ledger};
 use crate::config::ConfigErrors;
+use crate::data_dir::{self, DataDirError};
 use crate::pipeline::{self, RunEnv, RunningPipeline};
 use crate::registry::{PipelinePlan, Plan};
 use crate::reload::{self, Identity};
@@ -47,19 +48,17 @@ pub struct RunOptions {
     pub config_path: Option<PathBuf>,
     /// How to load the config again; without it, reloads are refused.
     pub loader: Option<Loader>,
+    /// Do not take `data_dir`'s lock: for runs that keep no checkpoints there (`logcatch
+    /// filter` over stdin), which may run side by side.
+    pub shared_data_dir: bool,
 }
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// `data_dir` cannot be created or written.
-    #[error("data_dir {path}: {source}")]
-    DataDir {
-        /// The directory.
-        path: std::path::PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// `data_dir` cannot be created or written, or another logcatch holds it.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
     /// A checkpoint file cannot be read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -124,16 +123,18 @@ impl Signals {
     }
 }
 
-/// The checks `run` makes before starting anything: `data_dir` can be created and every
-/// checkpoint file is readable. `validate` runs them too.
+/// What `validate` checks beyond the config: `data_dir` can be created and written (a probe
+/// file is written, fsynced and renamed there), and every checkpoint file is readable (at
+/// `run`, one that is not stops only its pipeline).
 pub fn preflight(plan: &Plan) -> Result<(), RunError> {
-    std::fs::create_dir_all(&plan.data_dir).map_err(|source| RunError::DataDir {
-        path: plan.data_dir.clone(),
-        source,
-    })?;
+    data_dir::probe(&plan.data_dir)?;
     for p in &plan.pipelines {
-        for i in 0..p.sources.len() {
-            Ledger::open(pipeline::ledger_path(&plan.data_dir, &p.name, i))?;
+        for s in &p.sources {
+            Ledger::open(pipeline::ledger_path(
+                &plan.data_dir,
+                &p.name,
+                &s.checkpoint,
+            ))?;
         }
     }
     Ok(())
@@ -169,15 +170,20 @@ struct Daemon {
     running: BTreeMap<String, Running>,
     ended_tx: mpsc::UnboundedSender<Ended>,
     generation: u64,
+    /// Pipelines that could not start, and why.
+    failed: BTreeMap<String, String>,
 }
 
 /// Runs every pipeline of `plan` until they all end (`--once`, finite sources) or a signal
 /// asks to stop, applying reloads and plugin swaps meanwhile.
 pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
-    std::fs::create_dir_all(&plan.data_dir).map_err(|source| RunError::DataDir {
-        path: plan.data_dir.clone(),
-        source,
-    })?;
+    // Held until this returns (or the process dies: the kernel releases it).
+    let _lock = if opts.shared_data_dir {
+        data_dir::probe(&plan.data_dir)?;
+        None
+    } else {
+        Some(data_dir::lock(&plan.data_dir)?)
+    };
     let mut signals = Signals::install()?;
     let status = Status::new(opts.config_path.clone());
     let shutdown = CancellationToken::new();
@@ -209,11 +215,16 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
         running: BTreeMap::new(),
         ended_tx,
         generation: 0,
+        failed: BTreeMap::new(),
     };
     for p in pipelines {
         let name = p.name.clone();
-        d.start(p, false)?;
-        tracing::info!(pipeline = %name, "pipeline added");
+        if d.start(p, false) {
+            tracing::info!(pipeline = %name, "pipeline added");
+        }
+    }
+    if opts.once && d.running.is_empty() {
+        return d.finish_once().await;
     }
 
     // File watches: the config file, and every plugin of a running pipeline.
@@ -276,21 +287,18 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
                     d.status.write().pipelines.remove(&name);
                     if let Err(why) = outcome {
                         d.shutdown.cancel();
-                        d.stop_all("a failed pipeline", &mut signals).await;
+                        d.stop_all("a failed pipeline", &mut signals).await?;
                         return Err(RunError::PipelineFailed { pipeline: name, why });
                     }
                     tracing::info!(pipeline = %name, "pipeline ended: its sources are done and every batch is delivered");
                 }
                 if d.running.is_empty() {
-                    tracing::info!("all sources ended; every batch delivered and checkpointed");
-                    d.shutdown.cancel();
-                    return Ok(());
+                    return d.finish_once().await;
                 }
             }
         }
     };
-    d.stop_all(first_stop, &mut signals).await;
-    Ok(())
+    d.stop_all(first_stop, &mut signals).await
 }
 
 /// Receives from an optional channel; pending forever without one.
@@ -359,7 +367,51 @@ fn split(mut plan: Plan) -> (Plan, Vec<PipelinePlan>) {
 
 impl Daemon {
     /// Starts one pipeline (`by_reload`: a reload added or changed it).
-    fn start(&mut self, p: PipelinePlan, by_reload: bool) -> Result<(), CheckpointError> {
+    /// Starts one pipeline (`by_reload`: a reload added or changed it); true if it runs. One
+    /// whose checkpoints cannot be read does not: it is shown `failed` with the reason, and
+    /// the others run.
+    fn start(&mut self, p: PipelinePlan, by_reload: bool) -> bool {
+        let name = p.name.clone();
+        match self.try_start(p, by_reload) {
+            Ok(()) => {
+                self.failed.remove(&name);
+                true
+            }
+            Err(e) => {
+                let why = format!("cannot start: {e}");
+                tracing::error!(pipeline = %name, "{why}; the other pipelines run");
+                let now = SystemTime::now();
+                self.status.write().pipelines.insert(
+                    name.clone(),
+                    PipelineStatus {
+                        state: PipelineState::Failed,
+                        started_at: now,
+                        last_reload: by_reload.then_some(now),
+                        last_error: Some(why.clone()),
+                        components: Vec::new(),
+                        ledgers: Vec::new(),
+                    },
+                );
+                self.failed.insert(name, why);
+                false
+            }
+        }
+    }
+
+    /// `--once` with nothing left running: done, or the first pipeline that could not
+    /// start, as the run's error.
+    async fn finish_once(self) -> Result<(), RunError> {
+        self.shutdown.cancel();
+        match self.failed.into_iter().next() {
+            Some((pipeline, why)) => Err(RunError::PipelineFailed { pipeline, why }),
+            None => {
+                tracing::info!("all sources ended; every batch delivered and checkpointed");
+                Ok(())
+            }
+        }
+    }
+
+    fn try_start(&mut self, p: PipelinePlan, by_reload: bool) -> Result<(), CheckpointError> {
         let name = p.name.clone();
         let identity = Identity {
             definition: p.definition.clone(),
@@ -444,7 +496,8 @@ impl Daemon {
             );
             r.abort.abort();
         }
-        pipeline::flush_all(name, &r.ledgers);
+        // A failure is logged; the pipeline's next start reads from the last good checkpoint.
+        let _ = pipeline::flush_all(name, &r.ledgers);
         self.status.write().pipelines.remove(name);
     }
 
@@ -461,7 +514,8 @@ impl Daemon {
                 // Compiling plugins and reading checkpoints is blocking work: off the reactor.
                 let checked = tokio::task::spawn_blocking(move || {
                     let plan = load().map_err(|e| e.to_string())?;
-                    preflight(&plan).map_err(|e| e.to_string())?;
+                    // An unreadable checkpoint stops only its pipeline, at its start.
+                    data_dir::probe(&plan.data_dir).map_err(|e| e.to_string())?;
                     Ok::<_, String>(plan)
                 });
                 match checked.await {
@@ -511,10 +565,7 @@ impl Daemon {
             if changes.unchanged.contains(&p.name) {
                 continue;
             }
-            let name = p.name.clone();
-            if let Err(e) = self.start(p, true) {
-                tracing::error!(pipeline = %name, "cannot start: {e}");
-            }
+            self.start(p, true);
         }
         for (what, names) in [
             ("pipeline added", &changes.added),
@@ -628,7 +679,11 @@ impl Daemon {
 
     /// SIGTERM/SIGINT: every pipeline drains at once, bounded by `shutdown_timeout`; a
     /// second signal stops at once. Checkpoints are written either way.
-    async fn stop_all(mut self, signal: &'static str, signals: &mut Signals) {
+    async fn stop_all(
+        mut self,
+        signal: &'static str,
+        signals: &mut Signals,
+    ) -> Result<(), RunError> {
         tracing::info!(
             signal,
             timeout_ms = self.shutdown_timeout.as_millis() as u64,
@@ -641,17 +696,29 @@ impl Daemon {
                 let _ = d.wait_for(|done| *done).await;
             }
         };
-        tokio::select! {
-            _ = wait_all => tracing::info!("stopped cleanly; checkpoints written"),
+        let drained = tokio::select! {
+            _ = wait_all => true,
             _ = tokio::time::sleep(self.shutdown_timeout) => {
                 tracing::warn!("drain timed out; undelivered batches will be read again at the next start");
+                false
             }
             sig = signals.next_stop() => {
                 tracing::warn!(signal = sig, "second signal: stopping now; undelivered batches will be read again at the next start");
+                false
+            }
+        };
+        let mut failed = None;
+        for (name, r) in std::mem::take(&mut self.running) {
+            if let Err(e) = pipeline::flush_all(&name, &r.ledgers) {
+                failed.get_or_insert(e);
             }
         }
-        for (name, r) in std::mem::take(&mut self.running) {
-            pipeline::flush_all(&name, &r.ledgers);
+        if let Some(e) = failed {
+            return Err(RunError::Checkpoint(e));
         }
+        if drained {
+            tracing::info!("stopped cleanly; checkpoints written");
+        }
+        Ok(())
     }
 }

@@ -13,6 +13,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod daemon;
+pub mod data_dir;
 pub mod dead_letter;
 pub mod health;
 pub mod log_limit;

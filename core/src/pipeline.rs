@@ -70,12 +70,44 @@ impl RunningPipeline {
     }
 }
 
-/// The ledger file of source `index` of `pipeline`.
-pub fn ledger_path(data_dir: &std::path::Path, pipeline: &str, index: usize) -> PathBuf {
+/// The ledger file of the source of `pipeline` whose checkpoint key is `key`.
+pub fn ledger_path(data_dir: &std::path::Path, pipeline: &str, key: &str) -> PathBuf {
     data_dir
         .join("checkpoints")
         .join(pipeline)
-        .join(format!("source-{index}.json"))
+        .join(format!("source-{key}.json"))
+}
+
+/// Opens the ledger of source `index` (checkpoint key `key`) of `pipeline`. Checkpoints were
+/// once named by position (`source-<index>.json`): such a file, if it is there and the
+/// source has none under its key yet, becomes the source's (the config is the one it was
+/// written with, at the first start after the upgrade).
+pub fn open_ledger(
+    data_dir: &std::path::Path,
+    pipeline: &str,
+    index: usize,
+    key: &str,
+) -> Result<Ledger, CheckpointError> {
+    let path = ledger_path(data_dir, pipeline, key);
+    let positional = data_dir
+        .join("checkpoints")
+        .join(pipeline)
+        .join(format!("source-{index}.json"));
+    if !path.exists() && positional.exists() && positional != path {
+        match std::fs::rename(&positional, &path) {
+            Ok(()) => tracing::info!(
+                pipeline, from = %positional.display(), to = %path.display(),
+                "checkpoint moved from its position to its source's key"
+            ),
+            Err(source) => {
+                return Err(CheckpointError::Io {
+                    path: positional,
+                    source,
+                });
+            }
+        }
+    }
+    Ledger::open(path)
 }
 
 /// A source of the pipeline, with what each of its incarnations needs.
@@ -92,13 +124,17 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningPipeline, CheckpointError> {
     let name: Arc<str> = plan.name.as_str().into();
-    let ledgers = (0..plan.sources.len())
-        .map(|i| Ledger::open(ledger_path(&env.data_dir, &name, i)).map(Arc::new))
+    let ledgers = plan
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| open_ledger(&env.data_dir, &name, i, &s.checkpoint).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
     let mut counters = Vec::new();
 
     let mut sources = Vec::new();
     for (source, ledger) in plan.sources.into_iter().zip(&ledgers) {
+        let source = source.component;
         let c = Arc::new(Counters::default());
         counters.push(ComponentStatus {
             id: source.id.clone(),
@@ -191,7 +227,7 @@ pub fn start(
                 tracing::error!(pipeline = %task_name, "pipeline task ended abnormally: {e}");
             }
         }
-        flush_all(task_name, &task_ledgers);
+        let flushed = flush_all(task_name, &task_ledgers);
         for component in &task_counters {
             let (component, s) = (&component.id, component.counters.snapshot());
             tracing::info!(
@@ -202,7 +238,7 @@ pub fn start(
                 "component stopped"
             );
         }
-        outcome
+        outcome.and(flushed.map_err(|e| format!("its checkpoints could not be written: {e}")))
     });
     Ok(RunningPipeline {
         name: name.to_string(),
@@ -489,7 +525,14 @@ async fn open(
     }
 }
 
-/// Writes changed ledgers every `interval` until `stop`.
+/// How long commits gather before they are appended to the journal: one write per source
+/// for every batch acknowledged meanwhile.
+const JOURNAL_COALESCE: Duration = Duration::from_millis(5);
+
+/// Keeps the ledgers on disk until `stop`: each commit is appended to its journal within
+/// [`JOURNAL_COALESCE`] (what a `kill -9` can lose), and a snapshot is written every
+/// `interval` (what a power loss can lose). Failures (a full disk) are logged, rate-limited,
+/// and tried again: the only cost of a late checkpoint is duplicates.
 async fn flush_periodically(
     pipeline: Arc<str>,
     ledgers: Vec<Arc<Ledger>>,
@@ -498,22 +541,50 @@ async fn flush_periodically(
 ) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let warnings = Arc::new(std::sync::Mutex::new(crate::log_limit::LogLimit::new(
+        Duration::from_secs(10),
+    )));
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let committed =
+            futures::future::select_all(ledgers.iter().map(|l| Box::pin(l.committed())));
+        let snapshot = tokio::select! {
+            _ = tick.tick() => true,
+            _ = committed => {
+                tokio::time::sleep(JOURNAL_COALESCE).await;
+                false
+            }
             _ = stop.cancelled() => return,
-        }
-        let (p, l) = (pipeline.clone(), ledgers.clone());
-        let _ = tokio::task::spawn_blocking(move || flush_all(&p, &l)).await;
+        };
+        let (p, l, w) = (pipeline.clone(), ledgers.clone(), warnings.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            for ledger in &l {
+                let written = if snapshot {
+                    ledger.flush()
+                } else {
+                    ledger.write_journal()
+                };
+                if let Err(e) = written {
+                    let allowed = w.lock().unwrap_or_else(|p| p.into_inner()).allow(std::time::Instant::now());
+                    if let Some(held) = allowed {
+                        tracing::warn!(pipeline = %p, similar_warnings_held_back = held, "cannot write checkpoint: {e}");
+                    }
+                }
+            }
+        })
+        .await;
     }
 }
 
-/// Writes every changed ledger, logging (not failing on) errors such as a full disk: the
-/// next flush tries again, and the only cost of a late checkpoint is duplicates.
-pub fn flush_all(pipeline: &str, ledgers: &[Arc<Ledger>]) {
+/// Writes a snapshot of every changed ledger: at a pipeline's end and at shutdown. Errors are
+/// logged and returned (the first): with `--once`, a checkpoint that could not be written
+/// makes the run fail, since the next one would read everything again.
+pub fn flush_all(pipeline: &str, ledgers: &[Arc<Ledger>]) -> Result<(), CheckpointError> {
+    let mut first = None;
     for l in ledgers {
         if let Err(e) = l.flush() {
-            tracing::warn!(pipeline, "cannot write checkpoint: {e}");
+            tracing::error!(pipeline, "cannot write checkpoint: {e}");
+            first.get_or_insert(e);
         }
     }
+    first.map_or(Ok(()), Err)
 }

@@ -40,6 +40,15 @@ pub struct Component<T: ?Sized> {
     pub plugin: Arc<T>,
 }
 
+/// A source ready to run, and the key its checkpoints are kept under
+/// ([`ComponentConfig::checkpoint_key`]).
+pub struct SourcePlan {
+    /// The source.
+    pub component: Component<dyn Source>,
+    /// Its checkpoint key.
+    pub checkpoint: String,
+}
+
 /// A WebAssembly sink of a pipeline, kept by the daemon to swap new versions of its file in.
 #[derive(Clone)]
 pub struct WasmSinkPlan {
@@ -54,7 +63,7 @@ pub struct PipelinePlan {
     /// Its name in the config.
     pub name: String,
     /// Sources, in config order.
-    pub sources: Vec<Component<dyn Source>>,
+    pub sources: Vec<SourcePlan>,
     /// Filters, in order: each one's plugin (loaded and `init`-checked), in the slot new
     /// versions are swapped into.
     pub filters: Vec<Arc<Slot<FilterWorld>>>,
@@ -131,14 +140,19 @@ impl Registry {
         let mut errors = Vec::new();
         let mut pipelines = Vec::new();
         for (name, p) in &loaded.config.pipelines {
-            let sources = build_all(
-                loaded,
-                name,
-                "sources",
-                &p.sources,
-                &self.sources,
-                &mut errors,
-            );
+            let sources = p
+                .sources
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    let id = format!("sources[{i}]");
+                    let component = build_one(loaded, name, id, c, &self.sources, &mut errors)?;
+                    Some(SourcePlan {
+                        component,
+                        checkpoint: c.checkpoint_key(),
+                    })
+                })
+                .collect();
             let filters = load_filters(loaded, name, &p.filters, &cache, &mut errors);
             let (sinks, wasm_sinks) = self.build_sinks(loaded, name, &p.sinks, &cache, &mut errors);
             pipelines.push(PipelinePlan {
@@ -186,6 +200,7 @@ impl Registry {
                 (Some(kind), None) => {
                     let native = ComponentConfig {
                         kind: kind.clone(),
+                        id: None,
                         options: c.options.clone(),
                     };
                     build_one(loaded, pipeline, id, &native, &self.sinks, errors)
@@ -336,24 +351,6 @@ fn load_filters(
         }
     }
     plans
-}
-
-fn build_all<T: ?Sized>(
-    loaded: &Loaded,
-    pipeline: &str,
-    section: &str,
-    components: &[ComponentConfig],
-    factories: &BTreeMap<&'static str, Factory<T>>,
-    errors: &mut Vec<ConfigError>,
-) -> Vec<Component<T>> {
-    components
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| {
-            let id = format!("{section}[{i}]");
-            build_one(loaded, pipeline, id, c, factories, errors)
-        })
-        .collect()
 }
 
 /// Builds component `id` (`sources[0]`) from its `type:` and options.

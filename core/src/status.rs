@@ -81,6 +81,9 @@ pub enum PipelineState {
     Running,
     /// Draining before a stop (removed or changed by a reload, or shutting down).
     Stopping,
+    /// Could not start (its checkpoint is unreadable): `last_error` says why; a reload tries
+    /// again. The other pipelines run.
+    Failed,
 }
 
 impl PipelineState {
@@ -89,6 +92,7 @@ impl PipelineState {
         match self {
             PipelineState::Running => "running",
             PipelineState::Stopping => "stopping",
+            PipelineState::Failed => "failed",
         }
     }
 }
@@ -96,7 +100,7 @@ impl PipelineState {
 /// One pipeline as the API shows it.
 #[derive(Debug, Clone)]
 pub struct PipelineStatus {
-    /// Running or stopping.
+    /// Running, stopping, or failed to start.
     pub state: PipelineState,
     /// When this incarnation started (a changed pipeline gets a new one).
     pub started_at: SystemTime,
@@ -140,7 +144,7 @@ impl PipelineStatus {
     /// deliver is never shown as running.
     pub fn shown_state(&self) -> &'static str {
         match self.state {
-            PipelineState::Stopping => PipelineState::Stopping.as_str(),
+            PipelineState::Stopping | PipelineState::Failed => self.state.as_str(),
             PipelineState::Running => self
                 .components
                 .iter()

@@ -276,6 +276,71 @@ pub fn numbered_lines(n: usize, len: usize, word: &str, every_other: bool) -> Ve
         .collect()
 }
 
+/// The checkpoint snapshot of the only source of `pipeline` under `data_dir`
+/// (`checkpoints/<pipeline>/source-<key>.json`), if there is one.
+pub fn checkpoint_file(data_dir: &Path, pipeline: &str) -> Option<PathBuf> {
+    let dir = data_dir.join("checkpoints").join(pipeline);
+    let mut found: Vec<PathBuf> = fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("source-") && name.ends_with(".json")
+        })
+        .collect();
+    assert!(
+        found.len() <= 1,
+        "more than one source checkpoint: {found:?}"
+    );
+    found.pop()
+}
+
+/// The marks a source resumes from, as logcatch reads them: the snapshot at `snapshot`
+/// (`Err` if it is not a whole checkpoint of version 1), then the journal beside it
+/// (entries newer than the snapshot; a torn line skipped). Empty if there is neither.
+///
+/// Safe while a daemon writes them: the journal is read first. It is deleted only after a
+/// newer snapshot is in place, and refilled only after that, so whichever snapshot is read
+/// next holds at least what the journal read before it said.
+pub fn resume_marks(
+    snapshot: &Path,
+) -> Result<std::collections::BTreeMap<String, serde_json::Value>, String> {
+    let journal = fs::read_to_string(snapshot.with_extension("journal")).unwrap_or_default();
+    let mut marks = std::collections::BTreeMap::new();
+    let mut seq = 0;
+    match fs::read_to_string(snapshot) {
+        Ok(text) => {
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("checkpoint is not JSON ({e}): {text:?}"))?;
+            if v["version"] != 1 {
+                return Err(format!("checkpoint version is not 1: {text:?}"));
+            }
+            seq = v["seq"].as_u64().unwrap_or(0);
+            for (k, m) in v["streams"]
+                .as_object()
+                .ok_or_else(|| format!("checkpoint has no streams object: {text:?}"))?
+            {
+                marks.insert(k.clone(), m.clone());
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", snapshot.display())),
+    }
+    for line in journal.lines() {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if entry["seq"].as_u64().is_some_and(|s| s > seq) {
+            marks.insert(
+                entry["key"].as_str().unwrap_or_default().to_owned(),
+                entry["mark"].clone(),
+            );
+        }
+    }
+    Ok(marks)
+}
+
 /// Lines of a file (empty if it does not exist).
 pub fn lines(path: &Path) -> Vec<String> {
     fs::read_to_string(path)

@@ -10,6 +10,18 @@ use yaml_rust2::scanner::Marker;
 #[derive(Debug, Default, Clone)]
 pub struct Locator {
     places: HashMap<String, (usize, usize)>,
+    duplicates: Vec<Duplicate>,
+}
+
+/// A key given twice in one mapping (YAML parsers keep the last one silently).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The field path of the key.
+    pub path: String,
+    /// Where it is first.
+    pub first: (usize, usize),
+    /// Where it is again.
+    pub again: (usize, usize),
 }
 
 impl Locator {
@@ -23,7 +35,13 @@ impl Locator {
         }
         Locator {
             places: walker.places,
+            duplicates: walker.duplicates,
         }
+    }
+
+    /// The keys given twice in one mapping, in the order found.
+    pub fn duplicates(&self) -> &[Duplicate] {
+        &self.duplicates
     }
 
     /// Where `path` is, or its closest located ancestor.
@@ -47,6 +65,7 @@ enum Frame {
 #[derive(Default)]
 struct Walker {
     places: HashMap<String, (usize, usize)>,
+    duplicates: Vec<Duplicate>,
     stack: Vec<Frame>,
 }
 
@@ -74,7 +93,21 @@ impl Walker {
                 Some(k) => Some(join(path, &k)),
                 None => {
                     let k = key_scalar.unwrap_or("?").to_owned();
-                    self.places.entry(join(path, &k)).or_insert(at);
+                    let p = join(path, &k);
+                    match self.places.get(&p) {
+                        // Paths are unique per node, so a key seen before in this mapping.
+                        Some(&first) if key_scalar.is_some() && !path.contains('?') => {
+                            self.duplicates.push(Duplicate {
+                                path: p,
+                                first,
+                                again: at,
+                            })
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.places.insert(p, at);
+                        }
+                    }
                     // A block mapping's own mark sits after its first key: the key is the
                     // better place for the mapping (e.g. a `- type: file` item).
                     if let Some(start) = self.places.get_mut(path.as_str())
@@ -137,5 +170,20 @@ mod tests {
         assert_eq!(l.find("pipelines.web.sources[0].include[1]"), Some((6, 22)));
         assert_eq!(l.find("pipelines.web.sources[1].type"), Some((7, 10)));
         assert_eq!(l.find("pipelines.web.sources[1].nope"), Some((7, 9)));
+        assert!(l.duplicates().is_empty());
+    }
+
+    #[test]
+    fn a_key_given_twice_in_one_mapping_is_found_with_both_places() {
+        let text = "pipelines:\n  web: {a: 1}\n  api: {a: 1}\n  web: {b: 2}\n";
+        let l = Locator::new(text);
+        assert_eq!(
+            l.duplicates(),
+            [Duplicate {
+                path: "pipelines.web".into(),
+                first: (2, 3),
+                again: (4, 3)
+            }]
+        );
     }
 }

@@ -76,6 +76,23 @@ pub fn load_str(text: &str, origin: String, base_dir: PathBuf) -> Result<Loaded,
     let expanded = expand::expand_env(text, &|name| std::env::var(name).ok())
         .map_err(|e| ConfigErrors::one(e.into_config_error(&origin)))?;
     let locator = Locator::new(&expanded);
+    let duplicates: Vec<ConfigError> = locator
+        .duplicates()
+        .iter()
+        .map(|d| ConfigError {
+            origin: origin.clone(),
+            line: d.again.0,
+            column: d.again.1,
+            path: d.path.clone(),
+            message: format!(
+                "given twice (first at line {}, column {}); YAML would keep only the last silently",
+                d.first.0, d.first.1
+            ),
+        })
+        .collect();
+    if !duplicates.is_empty() {
+        return Err(ConfigErrors(duplicates));
+    }
     let de = serde_yaml::Deserializer::from_str(&expanded);
     let config: Config = match serde_path_to_error::deserialize(de) {
         Ok(c) => c,

@@ -153,9 +153,30 @@ pub struct ComponentConfig {
     /// The plugin, e.g. `file`, `stdout`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// A source's name for its checkpoints, kept across edits of its definition (without
+    /// one, the definition itself names them).
+    #[serde(default)]
+    pub id: Option<String>,
     /// Every other field, checked by the plugin.
     #[serde(flatten)]
     pub options: serde_yaml::Mapping,
+}
+
+impl ComponentConfig {
+    /// The key a source's checkpoints are kept under: its `id`, or a hash of its definition
+    /// (type and options, whatever their order), so inserting, removing or reordering
+    /// sources in a pipeline leaves every other source's checkpoints where they were.
+    pub fn checkpoint_key(&self) -> String {
+        if let Some(id) = &self.id {
+            return id.clone();
+        }
+        // Through JSON: its maps are ordered by key, so the text does not depend on how
+        // the YAML was written.
+        let value =
+            serde_json::to_value((&self.kind, &self.options)).unwrap_or(serde_json::Value::Null);
+        let text = serde_json::to_string(&value).unwrap_or_default();
+        format!("def-{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+    }
 }
 
 /// A sink: a built-in plugin (`type:` and its options) or a WebAssembly component
@@ -259,6 +280,26 @@ pub(super) fn validate(loaded: &Loaded) -> Vec<ConfigError> {
                 &format!("{at}.sources"),
                 "a pipeline needs at least one source",
             ));
+        }
+        let mut keys: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, source) in p.sources.iter().enumerate() {
+            if let Some(id) = &source.id
+                && !is_valid_name(id)
+            {
+                errors.push(loaded.error_at(
+                    &format!("{at}.sources[{i}].id"),
+                    format!("`{id}` may only use letters, digits, `-` and `_` (at most 64)"),
+                ));
+            }
+            if let Some(first) = keys.insert(source.checkpoint_key(), i) {
+                let why = match &source.id {
+                    Some(id) => format!("id `{id}` is also sources[{first}]'s"),
+                    None => format!(
+                        "the same source as sources[{first}]: their checkpoints would mix; give each an `id:`"
+                    ),
+                };
+                errors.push(loaded.error_at(&format!("{at}.sources[{i}]"), why));
+            }
         }
         if p.sinks.is_empty() {
             errors.push(
