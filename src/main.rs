@@ -91,6 +91,7 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    logcatch_core::fd_limit::raise();
     let shared_data_dir = matches!(cli.command, Some(Command::Filter { .. }));
     let (source, once, validate_only) = match cli.command {
         None => (ConfigSource::Default, false, false),

@@ -40,6 +40,10 @@ pub struct Mark {
     /// Identity check for files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
+    /// For files: the hash of the bytes just before `offset`, so a file rewritten while
+    /// not read, with the same first bytes and at least as long, is not resumed mid-way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Fingerprint>,
     /// Last path the stream was seen at, for humans reading the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -198,6 +202,16 @@ impl Ledger {
     /// source's first start is the only one `start_at: end` applies to.
     pub fn has_history(&self) -> bool {
         self.existed
+    }
+
+    /// Makes the next flush write a snapshot even with no marks: a source records that it
+    /// has run, so its next start is not taken for its first.
+    pub fn touch(&self) {
+        let mut state = self.lock();
+        state.dirty = true;
+        state
+            .dirty_since
+            .get_or_insert_with(std::time::Instant::now);
     }
 
     /// Every stream's last acknowledged mark: where a (re)started source resumes.
@@ -400,6 +414,7 @@ mod tests {
         Mark {
             offset,
             fingerprint: None,
+            tail: None,
             path: None,
             updated: 0,
         }

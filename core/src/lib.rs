@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod data_dir;
 pub mod dead_letter;
+pub mod fd_limit;
 pub mod health;
 pub mod log_limit;
 pub mod metrics;

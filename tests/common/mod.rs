@@ -188,6 +188,14 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// A daemon started some other way, logging to `log_path`.
+    pub fn from_child(child: Child, log_path: PathBuf) -> Daemon {
+        Daemon {
+            child: Some(child),
+            log_path,
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
     }

@@ -298,6 +298,7 @@ pub(crate) mod tests {
         let mark = Mark {
             offset: 10,
             fingerprint: None,
+            tail: None,
             path: None,
             updated: 0,
         };

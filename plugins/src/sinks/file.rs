@@ -1,5 +1,9 @@
 //! The `file` sink: appends events to a file, as text or JSON lines. A batch is acknowledged
 //! only once it is written and flushed to the OS (and, with `fsync: true`, to the disk).
+//!
+//! A batch is written in chunks; one that fails part way (a full disk) is resumed, once
+//! the retry comes, after the lines of it already in the file, instead of written again
+//! whole (which repeated every line before the failure).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +34,28 @@ struct FileSink {
     path: PathBuf,
     format: Format,
     fsync: bool,
+    /// A batch whose write failed part way, and the file's length before it: shared by the
+    /// writers, since a failure reopens the writer.
+    unfinished: Arc<std::sync::Mutex<Option<Unfinished>>>,
+}
+
+/// A batch written in part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Unfinished {
+    batch: BatchId,
+    /// The file's length before the batch's first byte.
+    start: u64,
+}
+
+/// A batch, told apart while the pipeline retries it: it stays at one address, with its
+/// length and cut time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchId(usize, usize, std::time::Instant);
+
+impl BatchId {
+    fn of(batch: &Batch) -> Self {
+        BatchId(batch as *const Batch as usize, batch.len(), batch.created)
+    }
 }
 
 /// Builds a `file` sink from its options.
@@ -49,6 +75,7 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Sink>, OptionsError> {
         path,
         format: config.format,
         fsync: config.fsync,
+        unfinished: Arc::default(),
     }))
 }
 
@@ -73,11 +100,14 @@ impl Sink for FileSink {
         if cut > 0 {
             tracing::warn!(path = %self.path.display(), bytes = cut, "removed a partial last line left by a crash; its batch is delivered again");
         }
+        let len = file.metadata().await.map_err(context)?.len();
         Ok(Box::new(FileWriter {
             sink_path: self.path.clone(),
             format: self.format,
             fsync: self.fsync,
             file,
+            len,
+            unfinished: self.unfinished.clone(),
             buf: Vec::new(),
         }))
     }
@@ -88,6 +118,9 @@ struct FileWriter {
     format: Format,
     fsync: bool,
     file: tokio::fs::File,
+    /// The file's length as this writer has written it.
+    len: u64,
+    unfinished: Arc<std::sync::Mutex<Option<Unfinished>>>,
     buf: Vec<u8>,
 }
 
@@ -96,16 +129,46 @@ impl SinkWriter for FileWriter {
     async fn write(&mut self, batch: &Batch) -> Result<(), PluginError> {
         let context =
             |e: std::io::Error| PluginError::new(format!("{}: {e}", self.sink_path.display()));
+        let id = BatchId::of(batch);
+        let start = {
+            let mut unfinished = self.unfinished.lock().unwrap_or_else(|p| p.into_inner());
+            match *unfinished {
+                // A retry: its lines before the failure are in the file (a torn last one was
+                // cut off when the writer opened), unless something else wrote there since.
+                Some(u) if u.batch == id && u.start <= self.len => u.start,
+                _ => {
+                    *unfinished = Some(Unfinished {
+                        batch: id,
+                        start: self.len,
+                    });
+                    self.len
+                }
+            }
+        };
+        let mut skip = self.len - start;
+        if skip > 0 {
+            tracing::info!(path = %self.sink_path.display(), bytes = skip, "resuming a batch after the part of it already written");
+        }
         let mut next = 0;
         while next < batch.len() {
             self.buf.clear();
             next = encode_from(batch, next, self.format, &mut self.buf, CHUNK);
-            self.file.write_all(&self.buf).await.map_err(context)?;
+            let from = (skip as usize).min(self.buf.len());
+            skip -= from as u64;
+            if from < self.buf.len() {
+                // `len` is not advanced on a failure: the retry measures the file again.
+                self.file
+                    .write_all(&self.buf[from..])
+                    .await
+                    .map_err(context)?;
+                self.len += (self.buf.len() - from) as u64;
+            }
         }
         self.file.flush().await.map_err(context)?;
         if self.fsync {
             self.file.sync_data().await.map_err(context)?;
         }
+        *self.unfinished.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
 

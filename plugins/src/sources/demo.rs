@@ -96,6 +96,7 @@ impl Source for DemoSource {
             let mark = Mark {
                 offset: seq,
                 fingerprint: None,
+                tail: None,
                 path: None,
                 updated: 0,
             };

@@ -1,5 +1,7 @@
 //! The `file` source: tails files matched by globs, follows rotation, resumes from
-//! checkpoints.
+//! checkpoints. By job: [`discover`] finds the files (globs, symlink loops, the watch),
+//! [`identity`] decides where reading starts and what a change means (pure functions, table
+//! tested), [`tail`] reads one file; this module has the config and the loop.
 //!
 //! A file is known by its identity, `(device, inode)` plus a fingerprint of its first (up to)
 //! 1024 bytes, not by its path, so:
@@ -13,30 +15,33 @@
 //! - **rotation while stopped**: a checkpoint is only resumed for the same identity, and never
 //!   past the end of the file.
 //!
-//! The loop runs on a blocking thread (file reads are blocking I/O); notify events wake it
-//! and a periodic rescan catches anything the events miss.
+//! The loop runs on a blocking thread (file reads are blocking I/O). A file is polled when
+//! a file event names it, or when a scan of the globs (every `rescan_interval` without a
+//! working watch, five times that with one, and at once after a file is created, removed
+//! or renamed) sees its size change; a file gone from its path is polled on that schedule
+//! until it is read to its end. At most `max_open_files` descriptors are held: idle files are closed and
+//! reopened by identity when they change.
 
-use std::collections::HashSet;
-use std::fs::File;
-use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+mod discover;
+mod identity;
+mod tail;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use logcatch_core::checkpoint::{Fingerprint, Mark};
 use logcatch_core::config::units;
+use logcatch_core::log_limit::LogLimit;
 use logcatch_core::metrics::Counters;
 use logcatch_core::plugin::{Options, OptionsError, PluginError, Source, SourceContext};
-use notify::{EventKind, RecursiveMode, Watcher};
 use serde::Deserialize;
 
-use super::lines::LineBuffer;
-
-/// Bytes hashed to tell files apart.
-const FINGERPRINT_BYTES: u64 = 1024;
+use discover::{Include, Wake};
+use tail::Tail;
 
 /// Where to start in a file that has no checkpoint, for files present at start-up.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -70,6 +75,10 @@ pub struct FileConfig {
     /// How long a rotated or deleted file stays open after its last new data.
     #[serde(default = "default_rotate_wait", deserialize_with = "units::duration")]
     pub rotate_wait: Duration,
+    /// Most files held open at once; idle ones are closed (and reopened when they change)
+    /// to stay under it. Kept under half the process's descriptor limit.
+    #[serde(default = "default_max_open_files")]
+    pub max_open_files: usize,
 }
 
 fn default_max_line_bytes() -> u64 {
@@ -81,10 +90,13 @@ fn default_rescan() -> Duration {
 fn default_rotate_wait() -> Duration {
     Duration::from_secs(5)
 }
+fn default_max_open_files() -> usize {
+    1024
+}
 
 /// A configured file source.
 pub struct FileSource {
-    include: Vec<PathBuf>,
+    include: Vec<Include>,
     exclude: GlobSet,
     config: FileConfig,
 }
@@ -101,13 +113,13 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Source>, OptionsError> {
     let mut include = Vec::new();
     for (i, pattern) in config.include.iter().enumerate() {
         let path = options.resolve(pattern);
-        glob::Pattern::new(&path.to_string_lossy()).map_err(|e| {
+        let parsed = Include::parse(&path).map_err(|e| {
             OptionsError::new(
                 format!("include[{i}]"),
                 format!("bad glob `{pattern}`: {e}"),
             )
         })?;
-        include.push(path);
+        include.push(parsed);
     }
     let mut exclude = GlobSetBuilder::new();
     for (i, pattern) in config.exclude.iter().enumerate() {
@@ -122,6 +134,9 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Source>, OptionsError> {
     let exclude = exclude
         .build()
         .map_err(|e| OptionsError::new("exclude", e.to_string()))?;
+    if config.max_open_files == 0 {
+        return Err(OptionsError::new("max_open_files", "must be at least 1"));
+    }
     if config.max_line_bytes == 0 || config.max_line_bytes > u32::MAX as u64 / 2 {
         return Err(OptionsError::new(
             "max_line_bytes",
@@ -138,10 +153,22 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Source>, OptionsError> {
 #[async_trait]
 impl Source for FileSource {
     async fn run(&self, ctx: SourceContext) -> Result<(), PluginError> {
+        let mut max_open = self.config.max_open_files;
+        let room = (logcatch_core::fd_limit::soft() / 2) as usize;
+        if max_open > room {
+            tracing::warn!(
+                pipeline = %ctx.pipeline, component = %ctx.component, max_open_files = max_open,
+                room, "max_open_files is more than half the descriptor limit (ulimit -n); holding at most {room}"
+            );
+            max_open = room.max(1);
+        }
         let tailer = Tailer {
-            include: self.include.clone(),
+            includes: self.include.clone(),
             exclude: self.exclude.clone(),
             config: self.config.clone(),
+            max_open,
+            warned: Warned::default(),
+            waiting: LogLimit::new(Duration::from_secs(60)),
         };
         // File events and the shutdown signal both wake the blocking loop.
         let (events_tx, events) = std::sync::mpsc::channel();
@@ -149,7 +176,7 @@ impl Source for FileSource {
         let shutdown = ctx.shutdown.clone();
         let waker = tokio::spawn(async move {
             shutdown.cancelled().await;
-            let _ = wake.send(false);
+            let _ = wake.send(Wake::Stop);
         });
         let result = tokio::task::spawn_blocking(move || tailer.run(ctx, events_tx, events)).await;
         waker.abort();
@@ -161,414 +188,315 @@ impl Source for FileSource {
     }
 }
 
-/// One open file being read.
-struct Tail {
-    key: String,
-    path: PathBuf,
-    file: File,
-    fingerprint: Fingerprint,
-    lines: LineBuffer,
-    /// When the first line now pending was read (for linger).
-    pending_since: Option<Instant>,
-    /// Last time new bytes arrived.
-    last_data: Instant,
-    /// Set when the path no longer leads to this file (rotated or deleted).
-    gone_since: Option<Instant>,
-    /// `--once`: stop at this size.
-    stop_at: Option<u64>,
-}
+/// How soon the globs are scanned again while files wait for a descriptor.
+const WAITING_RESCAN: Duration = Duration::from_millis(100);
 
 struct Tailer {
-    include: Vec<PathBuf>,
+    includes: Vec<Include>,
     exclude: GlobSet,
     config: FileConfig,
-}
-
-/// Identity key of a file in checkpoints.
-fn key_of(meta: &std::fs::Metadata) -> String {
-    format!("{}:{}", meta.dev(), meta.ino())
-}
-
-fn fingerprint(file: &File, len: u64) -> std::io::Result<Fingerprint> {
-    let mut buf = vec![0u8; len.min(FINGERPRINT_BYTES) as usize];
-    file.read_exact_at(&mut buf, 0)?;
-    Ok(Fingerprint {
-        len: buf.len() as u32,
-        hash: xxhash_rust::xxh3::xxh3_64(&buf),
-    })
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    /// `max_open_files`, held under half the descriptor limit.
+    max_open: usize,
+    /// The last problem logged for each path (a file that cannot be opened, a directory
+    /// that cannot be read): logged again only when it changes.
+    warned: Warned,
+    /// Rate limit of the warning that files wait for a descriptor.
+    waiting: LogLimit,
 }
 
 impl Tailer {
     fn run(
-        self,
+        mut self,
         ctx: SourceContext,
-        events_tx: std::sync::mpsc::Sender<bool>,
-        events: Receiver<bool>,
+        events_tx: Sender<Wake>,
+        events: Receiver<Wake>,
     ) -> Result<(), PluginError> {
-        let _watcher = self.watch(events_tx);
+        let watcher = discover::watch(&self.includes, events_tx);
+        // With events, what they do not name is looked at less often.
+        let idle = if watcher.is_some() {
+            self.config.rescan_interval * 5
+        } else {
+            self.config.rescan_interval
+        };
+        let first_start = !ctx.ledger().has_history();
+        if first_start {
+            // The next start knows this source has run: start_at no longer applies.
+            ctx.ledger().touch();
+        }
         let mut tails: Vec<Tail> = Vec::new();
         let mut first_scan = true;
         let mut next_scan = Instant::now();
         let mut rescan = true;
+        let mut changed: HashSet<PathBuf> = HashSet::new();
         loop {
             if ctx.shutdown.is_cancelled() {
                 for t in &mut tails {
-                    self.send(t, &ctx)?;
+                    t.send(&ctx)?;
                 }
                 return Ok(());
             }
             if rescan || Instant::now() >= next_scan {
+                let mut waiting = 0;
                 if !ctx.once || first_scan {
-                    self.discover(&mut tails, first_scan, &ctx);
+                    waiting = self.discover(&mut tails, first_scan && first_start, &ctx);
                 }
                 first_scan = false;
                 rescan = false;
-                next_scan = Instant::now() + self.config.rescan_interval;
+                // Files waiting for a descriptor get one as soon as open files go idle.
+                next_scan = Instant::now() + if waiting > 0 { WAITING_RESCAN } else { idle };
             }
             let mut progressed = false;
-            for t in &mut tails {
-                progressed |= self.poll(t, &ctx)?;
+            let now = Instant::now();
+            for i in 0..tails.len() {
+                let t = &mut tails[i];
+                t.changed |= changed.contains(&t.path);
+                let lingered = t
+                    .linger_deadline(ctx.batch.linger)
+                    .is_some_and(|d| d <= now);
+                if !(ctx.once || t.changed || lingered || t.next_check.is_some_and(|c| c <= now)) {
+                    continue;
+                }
+                t.changed = false;
+                if !t.is_open() {
+                    if !self.make_room(&mut tails, Some(i)) {
+                        tails[i].changed = true; // when a descriptor is free
+                        continue;
+                    }
+                    let t = &mut tails[i];
+                    match t.reopen() {
+                        Ok(true) => self.warned.clear(&t.path),
+                        Ok(false) => continue,
+                        Err(e) => {
+                            let path = t.path.clone();
+                            self.warn_once(&path, "cannot reopen", &e, &ctx);
+                            continue;
+                        }
+                    }
+                }
+                let t = &mut tails[i];
+                let polled = t.poll(&ctx)?;
+                progressed |= polled.busy;
+                // More may be ready at once: poll it again on the next round.
+                t.changed |= polled.busy;
+                // A file gone from its path is seen by no scan: it is polled on a schedule.
+                t.next_check = t.gone_since.map(|_| now + idle);
             }
-            self.retire(&mut tails, &ctx);
+            changed.clear();
+            self.retire(&mut tails, &ctx)?;
             if ctx.once && !progressed {
                 for t in &mut tails {
-                    self.send(t, &ctx)?;
+                    t.send(&ctx)?;
                 }
                 return Ok(());
             }
             if !progressed {
                 let deadline = tails
                     .iter()
-                    .filter_map(|t| t.pending_since.map(|s| s + ctx.batch.linger))
+                    .flat_map(|t| [t.linger_deadline(ctx.batch.linger), t.next_check])
+                    .flatten()
                     .chain([next_scan])
                     .min()
                     .unwrap_or(next_scan);
-                rescan |= wait(&events, deadline.saturating_duration_since(Instant::now()));
+                let timeout = deadline.saturating_duration_since(Instant::now());
+                match wait(&events, timeout, &mut changed) {
+                    Waited::Structural => rescan = true,
+                    Waited::Everything => {
+                        rescan = true;
+                        for t in &mut tails {
+                            t.changed = true;
+                        }
+                    }
+                    Waited::Files | Waited::Timeout => {}
+                }
             }
         }
     }
 
-    /// Watches the directories the globs start in; events only wake the loop early.
-    fn watch(&self, tx: std::sync::mpsc::Sender<bool>) -> Option<notify::RecommendedWatcher> {
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Ok(ev) = res {
-                let structural = matches!(ev.kind, EventKind::Create(_) | EventKind::Remove(_))
-                    || matches!(
-                        ev.kind,
-                        EventKind::Modify(notify::event::ModifyKind::Name(_))
-                    );
-                let _ = tx.send(structural);
-            }
-        })
-        .inspect_err(|e| tracing::debug!("file events unavailable, polling only: {e}"))
-        .ok()?;
-        for pattern in &self.include {
-            let (dir, recursive) = watch_root(pattern);
-            let mode = if recursive {
-                RecursiveMode::Recursive
-            } else {
-                RecursiveMode::NonRecursive
-            };
-            if let Err(e) = watcher.watch(&dir, mode) {
-                tracing::debug!(dir = %dir.display(), "cannot watch, relying on rescans: {e}");
-            }
+    /// Logs `what` about `path` unless the same was logged last time for it.
+    fn warn_once(
+        &mut self,
+        path: &std::path::Path,
+        what: &str,
+        e: &std::io::Error,
+        ctx: &SourceContext,
+    ) {
+        let message = format!("{what}: {e}");
+        if self.warned.is_new(path, &message) {
+            tracing::warn!(pipeline = %ctx.pipeline, component = %ctx.component, path = %path.display(), "{message} (said once until it changes)");
         }
-        Some(watcher)
     }
 
-    /// Expands the globs: opens new files, notes renamed ones, marks vanished ones.
-    fn discover(&self, tails: &mut Vec<Tail>, first_scan: bool, ctx: &SourceContext) {
+    /// Frees a descriptor if the source holds `max_open` of them, by closing the idle open
+    /// file that has been quiet longest (not `keep`). False if all are busy.
+    fn make_room(&mut self, tails: &mut [Tail], keep: Option<usize>) -> bool {
+        if tails.iter().filter(|t| t.is_open()).count() < self.max_open {
+            return true;
+        }
+        let quietest = tails
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| Some(*i) != keep && t.is_open() && t.is_idle())
+            .min_by_key(|(_, t)| t.last_data)
+            .map(|(i, _)| i);
+        match quietest {
+            Some(i) => {
+                tails[i].close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Expands the globs: opens new files (within `max_open_files`), notes renamed ones,
+    /// marks vanished ones. Returns how many new files wait for a descriptor.
+    fn discover(&mut self, tails: &mut Vec<Tail>, first_start: bool, ctx: &SourceContext) -> usize {
+        let (paths, errors) = discover::expand(&self.includes, &self.exclude);
+        for (dir, e) in errors {
+            self.warn_once(&dir, "cannot read directory", &e, ctx);
+        }
         let mut seen = HashSet::new();
         let mut marks = None;
-        for path in self.expand() {
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            if !meta.is_file() {
-                continue;
-            }
-            let key = key_of(&meta);
+        let mut waiting = 0;
+        for (path, meta) in &paths {
+            let key = identity::key_of(meta);
             if !seen.insert(key.clone()) {
                 continue; // the same file under two names
             }
             if let Some(t) = tails.iter_mut().find(|t| t.key == key) {
-                if t.path != path {
+                if t.path != *path {
                     tracing::debug!(pipeline = %ctx.pipeline, from = %t.path.display(), to = %path.display(), "file renamed");
-                    t.path = path;
+                    t.path = path.clone();
                 }
                 t.gone_since = None;
+                t.saw_size(meta.len());
+                continue;
+            }
+            if !self.make_room(tails, None) {
+                waiting += 1;
                 continue;
             }
             let marks = marks.get_or_insert_with(|| ctx.resume_marks());
-            let mark = marks.get(&key);
-            match self.open(&path, key.clone(), &meta, mark, first_scan, ctx) {
-                Ok(t) => tails.push(t),
-                Err(e) => {
-                    tracing::warn!(pipeline = %ctx.pipeline, component = %ctx.component, path = %path.display(), "cannot open: {e}")
+            match Tail::open(
+                path,
+                key.clone(),
+                meta,
+                marks.get(&key),
+                first_start,
+                &self.config,
+                ctx,
+            ) {
+                Ok(t) => {
+                    self.warned.clear(path);
+                    tails.push(t);
                 }
+                Err(e) => self.warn_once(path, "cannot open", &e, ctx),
             }
         }
+        if waiting > 0
+            && let Some(held) = self.waiting.allow(Instant::now())
+        {
+            tracing::warn!(
+                pipeline = %ctx.pipeline, component = %ctx.component, waiting, max_open_files = self.max_open,
+                similar_warnings_held_back = held,
+                "every open file is busy: more files wait for a descriptor (raise max_open_files)"
+            );
+        }
+        let listed: HashSet<&PathBuf> = paths.iter().map(|(p, _)| p).collect();
+        self.warned.keep(|p| listed.contains(p) || !p.is_file());
         let now = Instant::now();
         for t in tails.iter_mut().filter(|t| !seen.contains(&t.key)) {
-            t.gone_since.get_or_insert(now);
+            if t.gone_since.is_none() {
+                t.gone_since = Some(now);
+                t.changed = true;
+            }
         }
         let live: HashSet<&str> = tails.iter().map(|t| t.key.as_str()).collect();
         ctx.ledger().expire(ctx.expire_after, |k| live.contains(k));
+        waiting
     }
 
-    fn expand(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for pattern in &self.include {
-            let Ok(paths) = glob::glob(&pattern.to_string_lossy()) else {
-                continue;
-            };
-            for path in paths.flatten() {
-                let excluded = self.exclude.is_match(&path)
-                    || path
-                        .file_name()
-                        .is_some_and(|n| self.exclude.is_match(Path::new(n)));
-                if !excluded {
-                    out.push(path);
-                }
+    /// Closes files that went away and have been read to their end (their last line
+    /// delivered, newline or not).
+    fn retire(&self, tails: &mut Vec<Tail>, ctx: &SourceContext) -> Result<(), PluginError> {
+        let mut i = 0;
+        while i < tails.len() {
+            if tails[i].retire(self.config.rotate_wait, ctx)? {
+                let t = tails.swap_remove(i);
+                tracing::info!(pipeline = %ctx.pipeline, path = %t.path.display(), offset = t.read_offset(), "file rotated or deleted and read to its end; closing");
+                Counters::add(&ctx.counters.files_closed, 1);
+            } else {
+                i += 1;
             }
-        }
-        out
-    }
-
-    fn open(
-        &self,
-        path: &Path,
-        key: String,
-        meta: &std::fs::Metadata,
-        mark: Option<&Mark>,
-        first_scan: bool,
-        ctx: &SourceContext,
-    ) -> std::io::Result<Tail> {
-        let file = File::open(path)?;
-        let meta_now = file.metadata()?;
-        if key_of(&meta_now) != key_of(meta) {
-            return Err(std::io::Error::other("replaced while opening; next scan"));
-        }
-        let size = meta_now.len();
-        let fingerprint = fingerprint(&file, size)?;
-        let resumed = mark.and_then(|m| {
-            let fp = m.fingerprint?;
-            let same = size >= fp.len as u64 && self::fingerprint(&file, fp.len as u64).ok()? == fp;
-            (same && m.offset <= size).then_some(m.offset)
-        });
-        let start = match resumed {
-            Some(offset) => offset,
-            None if first_scan && self.config.start_at == StartAt::End => size,
-            None => 0,
-        };
-        tracing::info!(
-            pipeline = %ctx.pipeline, component = %ctx.component, path = %path.display(), offset = start,
-            resumed = resumed.is_some(), "tailing file"
-        );
-        let f = &self.config;
-        let max_bytes = ctx.batch.max_bytes as usize;
-        Ok(Tail {
-            key,
-            path: path.to_owned(),
-            fingerprint,
-            lines: LineBuffer::new(
-                start,
-                ctx.batch.max_events,
-                max_bytes,
-                f.max_line_bytes as usize,
-            ),
-            pending_since: None,
-            last_data: Instant::now(),
-            gone_since: None,
-            stop_at: ctx.once.then_some(size),
-            file: {
-                use std::io::Seek;
-                let mut file = file;
-                file.seek(std::io::SeekFrom::Start(start))?;
-                file
-            },
-        })
-    }
-
-    /// Reads what is new in one file (at most one batch) and sends a batch that is full or
-    /// has lingered long enough. Returns whether it read or sent a full batch (more may be
-    /// ready at once).
-    fn poll(&self, t: &mut Tail, ctx: &SourceContext) -> Result<bool, PluginError> {
-        let size = match t.file.metadata() {
-            Ok(m) => m.len(),
-            Err(e) => {
-                tracing::warn!(pipeline = %ctx.pipeline, path = %t.path.display(), "cannot stat: {e}");
-                return Ok(false);
-            }
-        };
-        let read_to = t.lines.read_offset();
-        if size != read_to && self.replaced(t, size) {
-            // Copytruncate or truncate-and-rewrite: what is there now is new content.
-            self.send(t, ctx)?;
-            tracing::info!(pipeline = %ctx.pipeline, path = %t.path.display(), size, offset = read_to, "file truncated or rewritten; reading it from the start");
-            use std::io::Seek;
-            t.file.seek(std::io::SeekFrom::Start(0))?;
-            t.lines.reset(0);
-            t.fingerprint = fingerprint(&t.file, size)?;
-            t.stop_at = t.stop_at.map(|_| size);
-        }
-        let mut read = 0;
-        let limit = t
-            .stop_at
-            .map_or(u64::MAX, |s| s.saturating_sub(t.lines.read_offset()));
-        if size > t.lines.read_offset() && limit > 0 && !t.lines.is_full() {
-            let before = t.lines.snapshot();
-            read = t.lines.fill(&t.file, limit, &ctx.counters)?;
-            if read > 0 {
-                t.last_data = Instant::now();
-                if !self.same_head(t)? {
-                    // Truncated and rewritten between the check above and the read: what we
-                    // read may be the new content at the old offset. Forget it; the next poll
-                    // sees the new first bytes and starts the file over.
-                    tracing::debug!(pipeline = %ctx.pipeline, path = %t.path.display(), offset = t.lines.read_offset(), "file rewritten while reading; dropping what was just read");
-                    t.lines.undo(before);
-                    use std::io::Seek;
-                    t.file
-                        .seek(std::io::SeekFrom::Start(t.lines.read_offset()))?;
-                }
-            }
-        }
-        if t.lines.pending() > 0 && t.pending_since.is_none() {
-            t.pending_since = Some(Instant::now());
-        }
-        let lingered = t
-            .pending_since
-            .is_some_and(|s| s.elapsed() >= ctx.batch.linger);
-        let full = t.lines.is_full();
-        if full || lingered {
-            self.send(t, ctx)?;
-        }
-        Ok(read > 0 || full)
-    }
-
-    /// The file at the descriptor is no longer what we were reading: it shrank, or its first
-    /// bytes changed.
-    fn replaced(&self, t: &Tail, size: u64) -> bool {
-        if size < t.lines.read_offset() {
-            return true;
-        }
-        let fp = t.fingerprint;
-        fp.len > 0 && fingerprint(&t.file, fp.len as u64).is_ok_and(|now| now != fp)
-    }
-
-    /// After a read: do the file's first bytes still match the fingerprint? If so, the
-    /// fingerprint grows to cover up to [`FINGERPRINT_BYTES`] of them, never past what we
-    /// have read (so a file shorter than it is also shorter than our offset). Checked and
-    /// grown from one read of the head, so a rewrite cannot slip in between and become the
-    /// fingerprint of the file we are reading.
-    fn same_head(&self, t: &mut Tail) -> std::io::Result<bool> {
-        let mut head = vec![0u8; FINGERPRINT_BYTES as usize];
-        let mut len = 0;
-        while len < head.len() {
-            match t.file.read_at(&mut head[len..], len as u64) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let fp = t.fingerprint;
-        if len < fp.len as usize {
-            return Ok(true); // shrank: truncated after our read, the next poll sees it
-        }
-        if xxhash_rust::xxh3::xxh3_64(&head[..fp.len as usize]) != fp.hash {
-            return Ok(false);
-        }
-        let len = len.min(t.lines.read_offset().min(FINGERPRINT_BYTES) as usize);
-        if len > fp.len as usize {
-            t.fingerprint = Fingerprint {
-                len: len as u32,
-                hash: xxhash_rust::xxh3::xxh3_64(&head[..len]),
-            };
-        }
-        Ok(true)
-    }
-
-    /// Sends the pending lines of `t` (waits while the pipeline is full).
-    fn send(&self, t: &mut Tail, ctx: &SourceContext) -> Result<(), PluginError> {
-        t.pending_since = None;
-        if t.lines.pending() == 0 {
-            return Ok(());
-        }
-        let mark = |end| Mark {
-            offset: end,
-            fingerprint: Some(t.fingerprint),
-            path: Some(t.path.display().to_string()),
-            updated: 0,
-        };
-        let key = t.key.clone();
-        let path = t.path.to_string_lossy();
-        let batch = t.lines.take_batch(&path, now_ns(), &ctx.counters, |end| {
-            ctx.ack(vec![(key, mark(end))])
-        });
-        ctx.blocking_send(batch)
-            .map_err(|e| PluginError::new(e.to_string()))?;
-        if t.lines.pending() > 0 {
-            t.pending_since = Some(Instant::now());
         }
         Ok(())
     }
-
-    /// Closes files that went away and have been read to their end.
-    fn retire(&self, tails: &mut Vec<Tail>, ctx: &SourceContext) {
-        tails.retain(|t| {
-            let Some(gone) = t.gone_since else { return true };
-            let drained = t.lines.pending() == 0
-                && t.file.metadata().is_ok_and(|m| m.len() <= t.lines.read_offset());
-            let quiet = gone.elapsed() >= self.config.rotate_wait && t.last_data.elapsed() >= self.config.rotate_wait;
-            if drained && (quiet || ctx.once) {
-                tracing::info!(pipeline = %ctx.pipeline, path = %t.path.display(), offset = t.lines.read_offset(), "file rotated or deleted and read to its end; closing");
-                Counters::add(&ctx.counters.files_closed, 1);
-                return false;
-            }
-            true
-        });
-    }
 }
 
-/// Waits up to `timeout` for file events; true if one may have added or removed a file.
-fn wait(events: &Receiver<bool>, timeout: Duration) -> bool {
-    let mut structural = match events.recv_timeout(timeout) {
-        Ok(s) => s,
-        Err(RecvTimeoutError::Timeout) => return false,
-        Err(RecvTimeoutError::Disconnected) => {
-            std::thread::sleep(timeout);
+/// The last problem said about each path, so a repeating one is said once (50 unreadable
+/// files used to give 1,000 warnings in 20 s).
+#[derive(Default)]
+struct Warned(HashMap<PathBuf, String>);
+
+impl Warned {
+    /// Whether `message` about `path` is news (and remembers it).
+    fn is_new(&mut self, path: &std::path::Path, message: &str) -> bool {
+        if self.0.get(path).is_some_and(|m| m == message) {
             return false;
         }
-    };
-    while let Ok(s) = events.try_recv() {
-        structural |= s;
+        self.0.insert(path.to_owned(), message.to_owned());
+        true
     }
-    structural
+
+    /// `path` is fine again: its next problem is news.
+    fn clear(&mut self, path: &std::path::Path) {
+        self.0.remove(path);
+    }
+
+    /// Forgets the paths `keep` says no to.
+    fn keep(&mut self, keep: impl Fn(&PathBuf) -> bool) {
+        self.0.retain(|p, _| keep(p));
+    }
 }
 
-/// The directory a glob starts in (its part before the first wildcard), and whether the
-/// wildcards reach into subdirectories.
-fn watch_root(pattern: &Path) -> (PathBuf, bool) {
-    let mut root = PathBuf::new();
-    let mut components = pattern.components().peekable();
-    while let Some(c) = components.next() {
-        let s = c.as_os_str().to_string_lossy();
-        if s.contains(['*', '?', '[', '{']) {
-            return (root, components.peek().is_some());
+/// What a wait for file events came to.
+enum Waited {
+    /// Nothing: the timeout passed.
+    Timeout,
+    /// Files changed (their paths are in the set).
+    Files,
+    /// Files were created, removed or renamed.
+    Structural,
+    /// Events were lost: look at everything.
+    Everything,
+}
+
+/// Waits up to `timeout` for file events; collects the paths of changed files into
+/// `changed`.
+fn wait(events: &Receiver<Wake>, timeout: Duration, changed: &mut HashSet<PathBuf>) -> Waited {
+    let first = match events.recv_timeout(timeout) {
+        Ok(w) => w,
+        Err(RecvTimeoutError::Timeout) => return Waited::Timeout,
+        Err(RecvTimeoutError::Disconnected) => {
+            std::thread::sleep(timeout);
+            return Waited::Timeout;
         }
-        if components.peek().is_some() {
-            root.push(c);
+    };
+    let mut out = Waited::Files;
+    for w in std::iter::once(first).chain(events.try_iter()) {
+        match w {
+            Wake::Modified(path) => {
+                changed.insert(path);
+            }
+            Wake::Structural => {
+                if !matches!(out, Waited::Everything) {
+                    out = Waited::Structural;
+                }
+            }
+            Wake::Everything => out = Waited::Everything,
+            Wake::Stop => {}
         }
     }
-    (root, false)
+    out
 }
 
 #[cfg(test)]
@@ -576,18 +504,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn watch_roots() {
-        assert_eq!(
-            watch_root(Path::new("/var/log/*.log")),
-            (PathBuf::from("/var/log"), false)
+    fn a_repeating_problem_is_said_once_until_it_changes() {
+        let mut w = Warned::default();
+        let p = std::path::Path::new("/var/log/a.log");
+        assert!(w.is_new(p, "cannot open: Permission denied"));
+        for _ in 0..100 {
+            assert!(!w.is_new(p, "cannot open: Permission denied"));
+        }
+        assert!(
+            w.is_new(p, "cannot open: Too many open files"),
+            "a new problem is news"
         );
-        assert_eq!(
-            watch_root(Path::new("/var/log/app.log")),
-            (PathBuf::from("/var/log"), false)
+        w.clear(p);
+        assert!(
+            w.is_new(p, "cannot open: Too many open files"),
+            "after it was fine"
         );
-        assert_eq!(
-            watch_root(Path::new("/srv/*/logs/a.log")),
-            (PathBuf::from("/srv"), true)
-        );
+        assert!(w.is_new(
+            std::path::Path::new("/var/log/b.log"),
+            "cannot open: Permission denied"
+        ));
     }
 }

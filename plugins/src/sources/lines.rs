@@ -97,6 +97,20 @@ impl LineBuffer {
         self.in_long_line = snapshot.in_long_line;
     }
 
+    /// Cuts the bytes read but not yet in a line (a last line without its newline) into a
+    /// line of their own, for a stream that will not grow again. True if there were any.
+    pub fn finish_partial(&mut self) -> bool {
+        if self.consumed == self.arena.len() {
+            return false;
+        }
+        // Longer than the limit: `cut` already emitted its pieces up to here.
+        let len = self.arena.len() - self.consumed;
+        self.spans.push((self.consumed as u32, len as u32));
+        self.consumed = self.arena.len();
+        self.in_long_line = false;
+        true
+    }
+
     /// The batch is full: send it before reading more.
     pub fn is_full(&self) -> bool {
         self.spans.len() >= self.max_events || self.consumed >= self.max_bytes
@@ -241,6 +255,20 @@ mod tests {
         buf.fill(&b"ee\n"[..], u64::MAX, &c).unwrap();
         assert_eq!(lines(&take(&mut buf, &c)), [("three".into(), 8)]);
         assert_eq!(buf.consumed_offset(), 14);
+    }
+
+    #[test]
+    fn a_last_line_without_newline_can_be_finished() {
+        let c = Counters::default();
+        let mut buf = LineBuffer::new(0, 1024, 1 << 20, 1 << 20);
+        buf.fill(&b"one\ntwo"[..], u64::MAX, &c).unwrap();
+        assert!(buf.finish_partial());
+        assert!(!buf.finish_partial());
+        assert_eq!(buf.consumed_offset(), 7);
+        assert_eq!(
+            lines(&take(&mut buf, &c)),
+            [("one".into(), 0), ("two".into(), 4)]
+        );
     }
 
     #[test]
