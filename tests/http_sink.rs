@@ -803,3 +803,261 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitS
     let _ = child.kill();
     None
 }
+
+/// The dead-letter file of pipeline `p`, if any.
+fn dead_letter_count(s: &Scratch) -> usize {
+    std::fs::read_to_string(s.path("data/dead_letter/p.ndjson")).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn a_short_401_window_holds_the_batches_and_then_delivers_everything() {
+    // A rotated credential: 401 for 4 s, then 200. Every line went to the dead-letter file
+    // and the checkpoint moved on; 86 log lines for 20k events. 401, 403 and 404 alike.
+    for refusal in [401u16, 403, 404] {
+        let started = Instant::now();
+        let server = Server::start(move |_, _| {
+            if started.elapsed() < Duration::from_millis(1500) {
+                (refusal, vec![], "{\"error\":\"invalid credentials\"}")
+            } else {
+                (200, vec![], "{}")
+            }
+        });
+        let s = Scratch::new();
+        input(&s, 2000);
+        let cfg = config(&s, &server.url(), 100, "");
+        let (ok, log) = run_once(&cfg, &[]);
+        assert!(ok, "{log}");
+        assert_exactly_once(server.delivered(), 2000);
+        assert_eq!(dead_letter_count(&s), 0, "{refusal}: dead-lettered\n{log}");
+        assert!(
+            log.contains("credentials or routing: a configuration or server state, not the data"),
+            "{log}"
+        );
+        let refused = server
+            .requests()
+            .iter()
+            .filter(|r| r.status == refusal)
+            .count();
+        let said = log
+            .lines()
+            .filter(|l| l.contains(&format!("HTTP {refusal}")))
+            .count();
+        assert!(refused >= 3, "{refusal}: {refused} refused requests");
+        assert!(
+            said <= 3,
+            "{refusal}: {said} log lines for {refused} refused requests\n{log}"
+        );
+    }
+}
+
+#[test]
+fn a_held_sink_shows_blocked_in_pipelines() {
+    let started = Instant::now();
+    let server = Server::start(move |_, _| {
+        if started.elapsed() < Duration::from_secs(3) {
+            (401, vec![], "no")
+        } else {
+            (200, vec![], "{}")
+        }
+    });
+    let s = Scratch::new();
+    input(&s, 100);
+    let cfg = s.config(&format!(
+        "data_dir: data\napi: {{ listen: \"127.0.0.1:0\" }}\npipelines:\n  p:\n    sources: [{{ type: file, include: [in.log] }}]\n    sinks:\n      - {{ type: http, url: \"{}\", retry_initial_backoff: 50ms, retry_max_backoff: 200ms }}\n",
+        server.url()
+    ));
+    let d = s.start(&cfg);
+    let api = common::http::api_addr(&d, Duration::from_secs(20));
+    let state = || common::http::get_json(&api, "/pipelines")["pipelines"]["p"].clone();
+    assert!(
+        wait_until(Duration::from_secs(10), || state()["state"] == "blocked"),
+        "{}",
+        state()
+    );
+    let p = state();
+    assert_eq!(p["components"][1]["state"], "blocked", "{p}");
+    assert!(
+        p["last_error"].as_str().unwrap().contains("HTTP 401"),
+        "{p}"
+    );
+    assert!(wait_until(Duration::from_secs(20), || server
+        .delivered()
+        .len()
+        == 100));
+    assert!(
+        wait_until(Duration::from_secs(5), || state()["state"] == "running"),
+        "{}",
+        state()
+    );
+    assert!(d.terminate().success());
+}
+
+#[test]
+fn on_status_can_dead_letter_what_is_held_by_default() {
+    let server = Server::start(|_, _| (404, vec![], "no such index"));
+    let s = Scratch::new();
+    input(&s, 50);
+    let cfg = config(
+        &s,
+        &server.url(),
+        100,
+        "        on_status: { 404: dead_letter }\n",
+    );
+    let (ok, log) = run_once(&cfg, &[]);
+    assert!(ok, "{log}");
+    assert_eq!(dead_letter_count(&s), 50);
+}
+
+/// A server on a free port that answers every request `status` with a `len`-byte body
+/// of `x`, written in 1 MiB pieces until the client hangs up; returns its URL and how many
+/// (requests, body bytes) it answered and managed to send.
+fn huge_answer_server(status: u16, len: u64) -> (String, Arc<Mutex<(u64, u64)>>) {
+    use std::io::{BufRead, BufReader, Read as _, Write as _};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/ingest", listener.local_addr().unwrap());
+    let sent = Arc::new(Mutex::new((0u64, 0u64)));
+    let counter = sent.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0usize;
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                let mut stream = stream;
+                counter.lock().unwrap().0 += 1;
+                let head = format!("HTTP/1.1 {status} Oops\r\ncontent-length: {len}\r\n\r\n");
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 1 << 20];
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(chunk.len() as u64) as usize;
+                    if stream.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    left -= n as u64;
+                    counter.lock().unwrap().1 += n as u64;
+                }
+            });
+        }
+    });
+    (url, sent)
+}
+
+#[test]
+fn a_huge_error_answer_is_not_read_whole() {
+    // A 3 GB 503 answer took the daemon to 5.9 GB; 512 bytes of it are used.
+    let (url, sent) = huge_answer_server(503, 1 << 30);
+    let s = Scratch::new();
+    input(&s, 100);
+    let cfg = s.config(&format!(
+        "data_dir: data\nshutdown_timeout: 1s\npipelines:\n  p:\n    sources: [{{ type: file, include: [in.log] }}]\n    sinks:\n      - {{ type: http, url: \"{url}\", retry_initial_backoff: 50ms, retry_max_backoff: 100ms }}\n"
+    ));
+    let d = s.start(&cfg);
+    assert!(
+        wait_until(Duration::from_secs(60), || sent.lock().unwrap().0 >= 3),
+        "{}",
+        d.log()
+    );
+    let rss = vm_hwm(d.pid());
+    let log = d.log();
+    assert!(d.terminate().success(), "{log}");
+    assert!(
+        rss < 150 << 20,
+        "peak RSS {} MiB while reading 1 GiB answers",
+        rss >> 20
+    );
+    let (answers, bytes) = *sent.lock().unwrap();
+    assert!(
+        bytes < answers * (64 << 20),
+        "the server sent {} MiB in {answers} answers before the sink hung up",
+        bytes >> 20
+    );
+}
+
+/// The peak resident set of process `pid` (VmHWM), in bytes.
+fn vm_hwm(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap()
+}
+
+#[test]
+fn redirects_to_another_origin_are_not_followed_unless_allowed() {
+    // 307 was followed to any host, with the configured secret headers.
+    let other = Server::start(|_, _| (200, vec![], "{}"));
+    let target: &'static str = Box::leak(format!("{}/elsewhere", other.url()).into_boxed_str());
+    let redirecting = Server::start(move |_, _| (307, vec![("location", target)], ""));
+    let s = Scratch::new();
+    input(&s, 20);
+    let sink = "        headers: { X-Api-Key: s3cret }\n";
+    let cfg = config(&s, &redirecting.url(), 100, sink);
+    let mut child = command(&cfg, &[]).stderr(Stdio::piped()).spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || redirecting
+        .requests()
+        .len()
+        >= 3));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = wait_exit(&mut child, Duration::from_secs(20));
+    assert!(other.requests().is_empty(), "followed to another origin");
+    assert_eq!(
+        dead_letter_count(&s),
+        0,
+        "a redirect is held, not dead-lettered"
+    );
+    // Allowed: followed, and delivered there.
+    let s = Scratch::new();
+    input(&s, 20);
+    let cfg = config(
+        &s,
+        &redirecting.url(),
+        100,
+        &format!("{sink}        redirects: any_host\n"),
+    );
+    let (ok, log) = run_once(&cfg, &[]);
+    assert!(ok, "{log}");
+    assert_exactly_once(other.delivered(), 20);
+}
+
+#[test]
+fn a_numeric_secret_is_never_echoed_by_validate_or_a_refused_reload() {
+    let s = Scratch::new();
+    let yaml = "data_dir: data\npipelines:\n  p:\n    sources: [{type: stdin}]\n    sinks:\n      - type: http\n        url: http://127.0.0.1:9/x\n        headers: { X-Api-Key: [8734625348762534] }\n";
+    let cfg = s.config(yaml);
+    let out = Command::new(bin())
+        .args(["validate", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("headers.X-Api-Key"), "{err}");
+    assert!(!err.contains("8734625348762534"), "{err}");
+    // Unquoted, it is the header's text.
+    let cfg = s.config(&yaml.replace("[8734625348762534]", "8734625348762534"));
+    let out = Command::new(bin())
+        .args(["validate", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

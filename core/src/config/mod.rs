@@ -9,6 +9,7 @@ mod error;
 mod expand;
 mod locate;
 mod model;
+mod secret;
 pub mod units;
 
 pub(crate) use error::field_path as field_path_of;
@@ -18,6 +19,7 @@ pub use model::{
     ApiConfig, BatchConfig, CheckpointConfig, ComponentConfig, Config, FilterConfig,
     PipelineConfig, SinkConfig, WasmSinkOptions, is_valid_name,
 };
+pub use secret::Secret;
 
 use std::path::{Path, PathBuf};
 

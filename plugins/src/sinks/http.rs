@@ -3,8 +3,12 @@
 //!
 //! A batch is acknowledged only after each of its events was taken by the server, or refused
 //! for good and written to the pipeline's dead-letter file. Connection errors, timeouts, 408,
-//! 429 and 5xx are retried inside `write` with capped, jittered exponential backoff (honouring
-//! `Retry-After`), so the pipeline is held meanwhile (backpressure) and nothing is dropped; at
+//! 429 and 5xx, and 401, 403, 404, 407 and 421 (credentials or routing, logged as errors), are
+//! retried inside `write` with capped, jittered exponential backoff (honouring
+//! `Retry-After`), so the pipeline is held meanwhile (backpressure, the sink `blocked`) and
+//! nothing is dropped; `on_status` changes what a status does. Only what an answer needs is
+//! read (a `_bulk` answer up to `max_response_bytes`). Redirects go to the same origin only
+//! unless configured, never from https to http. At
 //! shutdown an undelivered batch is simply not acknowledged, and is read again at the next
 //! start. A `_bulk` answer is read item by item (a 200 may hold failed items): only the failed
 //! items are sent again, and the ones refused for good are dead-lettered with their reason.
@@ -20,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use logcatch_core::batch::Batch;
+use logcatch_core::health::ComponentState;
 use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContext, SinkWriter};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, HeaderValue, RETRY_AFTER};
@@ -28,7 +33,7 @@ pub use config::{BodyFormat, Compression, HttpSinkConfig};
 
 use body::{Encoded, compress};
 use bulk::Outcome;
-use config::Settings;
+use config::{Redirects, Settings};
 use retry::{Backoff, Class, LogLimit, classify, parse_retry_after};
 
 /// How much of a refusing server's answer goes into the log and the dead-letter reason.
@@ -38,6 +43,10 @@ const BODY_EXCERPT: usize = 512;
 const WARN_EVERY: Duration = Duration::from_secs(10);
 /// Redirects followed (307/308 only: they keep the method and the body).
 const MAX_REDIRECTS: usize = 5;
+/// Bytes read of an answer whose body only explains it (not a `_bulk` answer to read).
+const ANSWER_READ: usize = 4096;
+/// Said of an answer about credentials or routing, which the sink holds and retries.
+const HOLD_HINT: &str = " (credentials or routing: a configuration or server state, not the data)";
 
 /// The events of one request: indices into the batch, ascending.
 type Part = Vec<usize>;
@@ -59,9 +68,15 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Sink>, OptionsError> {
 #[async_trait]
 impl Sink for HttpSink {
     async fn open(&self, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>, PluginError> {
-        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        let policy = self.settings.redirects;
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             let keeps_body = matches!(attempt.status().as_u16(), 307 | 308);
-            if keeps_body && attempt.previous().len() <= MAX_REDIRECTS {
+            let from = attempt
+                .previous()
+                .last()
+                .expect("a redirect follows a request");
+            let allowed = redirect_allowed(policy, from, attempt.url());
+            if keeps_body && allowed && attempt.previous().len() <= MAX_REDIRECTS {
                 attempt.follow()
             } else {
                 attempt.stop()
@@ -82,6 +97,7 @@ impl Sink for HttpSink {
             ctx: ctx.clone(),
             warnings: LogLimit::new(WARN_EVERY),
             refusals: LogLimit::new(WARN_EVERY),
+            rejections: LogLimit::new(WARN_EVERY),
             warned: false,
             body: Vec::new(),
         }))
@@ -96,6 +112,8 @@ struct HttpWriter {
     warnings: LogLimit,
     /// Limits the warnings about `_bulk` items refused for good.
     refusals: LogLimit,
+    /// Limits the errors about requests refused for good.
+    rejections: LogLimit,
     /// A retry warning went out since the last delivery (so the recovery is logged too).
     warned: bool,
     /// Reused for each uncompressed body.
@@ -116,10 +134,12 @@ enum Attempt {
     Delivered,
     /// A 2xx answer to a `_bulk` request with failed items.
     Bulk(Outcome),
-    /// Worth sending again, after the server's `Retry-After` if it gave one.
+    /// Worth sending again, after the server's `Retry-After` if it gave one; `hold`: for
+    /// an answer about credentials or routing (logged as an error).
     Retry {
         why: String,
         retry_after: Option<Duration>,
+        hold: bool,
     },
     /// 413: the body is too large for the server.
     TooLarge { why: String },
@@ -183,7 +203,18 @@ impl HttpWriter {
                         (why, None)
                     }
                 },
-                Attempt::Retry { why, retry_after } => (why, retry_after),
+                Attempt::Retry {
+                    why,
+                    retry_after,
+                    hold,
+                } => (
+                    if hold {
+                        format!("{why}{HOLD_HINT}")
+                    } else {
+                        why
+                    },
+                    retry_after,
+                ),
                 Attempt::TooLarge { why } => {
                     self.backoff.reset();
                     return Err(Refused::TooLarge(why));
@@ -204,32 +235,45 @@ impl HttpWriter {
         bytes::Bytes::from(compress(&self.body, s.compression))
     }
 
-    /// Counts a failed attempt, logs it (at most one warning per `WARN_EVERY`) and sleeps for
-    /// the backoff, or for the server's `Retry-After` when it gave one.
+    /// Counts a failed attempt, shows the sink `blocked`, logs it (at most one line per
+    /// `WARN_EVERY`; an error for credentials or routing) and sleeps for the backoff, or for
+    /// the server's `Retry-After` when it gave one.
     async fn wait(&mut self, why: &str, events: usize, retry_after: Option<Duration>) {
         self.ctx.counters.error(why);
+        self.ctx.counters.state.set(ComponentState::Blocked);
         let delay = match retry_after {
             Some(asked) => self.backoff.retry_after(asked),
             None => self.backoff.next(),
         };
         if let Some(suppressed) = self.warnings.allow(Instant::now()) {
             self.warned = true;
-            tracing::warn!(
-                pipeline = %self.ctx.pipeline, component = %self.ctx.component, events,
-                attempt = self.backoff.failures(), retry_in_ms = delay.as_millis() as u64,
-                similar_warnings_suppressed = suppressed,
-                "{why}; the batch is kept and retried"
-            );
+            let (c, attempt) = (&self.ctx, self.backoff.failures());
+            let retry_in_ms = delay.as_millis() as u64;
+            if why.ends_with(HOLD_HINT) {
+                tracing::error!(
+                    pipeline = %c.pipeline, component = %c.component, events, attempt, retry_in_ms,
+                    similar_errors_suppressed = suppressed, "{why}; the batch is kept and retried"
+                );
+            } else {
+                tracing::warn!(
+                    pipeline = %c.pipeline, component = %c.component, events, attempt, retry_in_ms,
+                    similar_warnings_suppressed = suppressed, "{why}; the batch is kept and retried"
+                );
+            }
         }
         tokio::time::sleep(delay).await;
     }
 
-    /// After a delivery: logs the recovery when a retry warning went out, resets the backoff.
+    /// After a delivery: logs the recovery when a retry warning went out, resets the backoff,
+    /// shows the sink running again.
     fn recovered(&mut self) {
         if std::mem::take(&mut self.warned) {
             tracing::info!(pipeline = %self.ctx.pipeline, component = %self.ctx.component, failed_attempts = self.backoff.failures(), "delivered again after retrying");
         }
         self.backoff.reset();
+        if self.ctx.counters.state.get() == ComponentState::Blocked {
+            self.ctx.counters.state.set(ComponentState::Running);
+        }
     }
 
     /// Applies a `_bulk` answer's failed items to `part`: the ones refused for good move to
@@ -288,21 +332,29 @@ impl HttpWriter {
                 return Attempt::Retry {
                     why: describe(&e, s.timeout),
                     retry_after: None,
+                    hold: false,
                 };
             }
         };
         let status = response.status();
-        let class = classify(status);
+        let class = classify(status, &s.on_status);
         let bulk = s.format == BodyFormat::EsBulk;
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        // Read the answer whole: the connection can then be reused, and its text explains
-        // a refusal (or, for `_bulk`, which items failed).
-        let text = match response.bytes().await {
-            Ok(b) => b,
+        // Read what the answer needs, never more (a 3 GB error page took the daemon to
+        // 5.9 GB): a `_bulk` answer to its cap (its items say which failed), any other only
+        // its start, which explains a refusal.
+        let needs_all = bulk && class == Class::Delivered;
+        let cap = if needs_all {
+            s.max_response_bytes
+        } else {
+            ANSWER_READ
+        };
+        let (text, whole) = match read_capped(response, cap).await {
+            Ok(read) => read,
             Err(e) if class == Class::Delivered && !bulk => {
                 // The server said 2xx; only its body was cut short.
                 tracing::debug!(pipeline = %self.ctx.pipeline, component = %self.ctx.component, "reading a 2xx answer failed: {}", describe(&e, s.timeout));
@@ -312,28 +364,43 @@ impl HttpWriter {
                 return Attempt::Retry {
                     why: format!("HTTP {status}, then {}", describe(&e, s.timeout)),
                     retry_after,
+                    hold: class == Class::Hold,
                 };
             }
         };
         let why = || format!("HTTP {status}{}", excerpt(&text));
         match class {
-            Class::Delivered if bulk => bulk_answer(status, &text, actions),
+            Class::Delivered if bulk && !whole => match bulk::errors_flag(&text) {
+                Some(false) => Attempt::Delivered,
+                _ => Attempt::Retry {
+                    why: format!(
+                        "HTTP {status}, with a _bulk answer over max_response_bytes ({} bytes): its failed items cannot be told; raise max_response_bytes",
+                        s.max_response_bytes
+                    ),
+                    retry_after: None,
+                    hold: true,
+                },
+            },
+            Class::Delivered if bulk => bulk_answer(status, &text, actions, &s.on_status),
             Class::Delivered => Attempt::Delivered,
-            Class::Retry => Attempt::Retry {
+            Class::Retry | Class::Hold => Attempt::Retry {
                 why: why(),
                 retry_after,
+                hold: class == Class::Hold,
             },
             Class::TooLarge => Attempt::TooLarge { why: why() },
             Class::Rejected => Attempt::Rejected { why: why() },
         }
     }
 
-    /// A request refused for good: counted, logged, and its events marked for the
-    /// dead-letter file.
-    fn refuse(&self, part: &[usize], why: String, refused: &mut RefusedEvents) {
+    /// A request refused for good: counted, logged (rate-limited), and its events marked for
+    /// the dead-letter file.
+    fn refuse(&mut self, part: &[usize], why: String, refused: &mut RefusedEvents) {
         let c = &self.ctx;
         c.counters.error(&why);
-        tracing::error!(pipeline = %c.pipeline, component = %c.component, events = part.len(), "the server refused the data: {why}; the events go to the dead-letter file");
+        if let Some(suppressed) = self.rejections.allow(Instant::now()) {
+            tracing::error!(pipeline = %c.pipeline, component = %c.component, events = part.len(), similar_errors_suppressed = suppressed, "the server refused the data: {why}; the events go to the dead-letter file");
+        }
         let reason = format!("{}: {why}", c.component);
         refused.extend(part.iter().map(|&i| (i, reason.clone())));
     }
@@ -358,15 +425,49 @@ impl HttpWriter {
 
 /// What a 2xx answer to a `_bulk` request says. One that cannot be read is retried whole:
 /// which of its items got in is unknown.
-fn bulk_answer(status: StatusCode, text: &[u8], actions: usize) -> Attempt {
-    match bulk::read(text, actions) {
+fn bulk_answer(
+    status: StatusCode,
+    text: &[u8],
+    actions: usize,
+    on_status: &std::collections::BTreeMap<u16, config::StatusAction>,
+) -> Attempt {
+    match bulk::read(text, actions, on_status) {
         Ok(outcome) if outcome == Outcome::default() => Attempt::Delivered,
         Ok(outcome) => Attempt::Bulk(outcome),
         Err(why) => Attempt::Retry {
             why: format!("HTTP {status}, but {why}{}", excerpt(text)),
             retry_after: None,
+            hold: false,
         },
     }
+}
+
+/// Whether a redirect from `from` to `to` may be followed under `policy`: the configured
+/// headers (credentials, often) and the events go with it.
+fn redirect_allowed(policy: Redirects, from: &reqwest::Url, to: &reqwest::Url) -> bool {
+    match policy {
+        Redirects::None => false,
+        Redirects::SameOrigin => to.origin() == from.origin(),
+        // Never from https to http: the body and headers would go in clear.
+        Redirects::AnyHost => !(from.scheme() == "https" && to.scheme() != "https"),
+    }
+}
+
+/// Reads at most `cap` bytes of `response`'s body; true if that was all of it.
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut text = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - text.len();
+        if chunk.len() > room {
+            text.extend_from_slice(&chunk[..room]);
+            return Ok((text, false));
+        }
+        text.extend_from_slice(&chunk);
+    }
+    Ok((text, true))
 }
 
 /// A request error as one line, without the URL (it may carry credentials) and with its
@@ -411,7 +512,37 @@ fn excerpt(body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::excerpt;
+    use super::{Redirects, excerpt, redirect_allowed};
+
+    #[test]
+    fn redirects_stay_on_their_origin_and_never_lose_tls() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        let from = u("https://es.example:9200/_bulk");
+        let cases = [
+            ("https://es.example:9200/other", true, true),
+            ("https://es.example:9201/_bulk", false, true),
+            ("https://evil.example/_bulk", false, true),
+            ("http://es.example:9200/_bulk", false, false),
+        ];
+        for (to, same_origin, any_host) in cases {
+            assert_eq!(
+                redirect_allowed(Redirects::SameOrigin, &from, &u(to)),
+                same_origin,
+                "{to}"
+            );
+            assert_eq!(
+                redirect_allowed(Redirects::AnyHost, &from, &u(to)),
+                any_host,
+                "{to}"
+            );
+            assert!(!redirect_allowed(Redirects::None, &from, &u(to)), "{to}");
+        }
+        assert!(redirect_allowed(
+            Redirects::AnyHost,
+            &u("http://a/"),
+            &u("https://b/")
+        ));
+    }
 
     #[test]
     fn excerpts_are_one_short_line() {

@@ -12,6 +12,9 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use std::collections::BTreeMap;
+
+use super::config::StatusAction;
 use super::retry::{Class, classify};
 
 /// Longest item reason kept (it goes to the log and the dead-letter file).
@@ -33,7 +36,11 @@ pub struct Outcome {
 
 /// Reads the 2xx answer to a `_bulk` request of `actions` actions. `Err` says why it cannot
 /// be read: which items got in is then unknown, and the caller sends the request again.
-pub fn read(body: &[u8], actions: usize) -> Result<Outcome, String> {
+pub fn read(
+    body: &[u8],
+    actions: usize,
+    on_status: &BTreeMap<u16, StatusAction>,
+) -> Result<Outcome, String> {
     if errors_flag(body) == Some(false) {
         return Ok(Outcome::default());
     }
@@ -48,7 +55,7 @@ pub fn read(body: &[u8], actions: usize) -> Result<Outcome, String> {
             items.len()
         ));
     }
-    Ok(sort(items))
+    Ok(sort(items, on_status))
 }
 
 /// The parts of a `_bulk` answer read when it is not clean.
@@ -76,18 +83,19 @@ struct ItemResult {
 }
 
 /// Sorts the items by what happens to their events next.
-fn sort(items: Vec<Item>) -> Outcome {
+fn sort(items: Vec<Item>, on_status: &BTreeMap<u16, StatusAction>) -> Outcome {
     let mut out = Outcome::default();
     for (position, item) in items.into_iter().enumerate() {
         let (create, result) = match item {
             Item::Create(r) => (true, r),
             Item::Index(r) | Item::Update(r) | Item::Delete(r) => (false, r),
         };
-        let class = StatusCode::from_u16(result.status).map(classify);
+        let class = StatusCode::from_u16(result.status).map(|s| classify(s, on_status));
         match class {
             Ok(Class::Delivered) => {}
             _ if create && result.status == 409 => out.duplicates += 1,
-            Ok(Class::Retry) => out.retry.push((position, reason(&result))),
+            // A missing index, a refused credential: not the document's fault.
+            Ok(Class::Retry | Class::Hold) => out.retry.push((position, reason(&result))),
             // Anything else, a 413 for one document and a status that is no status included.
             _ => out.rejected.push((position, reason(&result))),
         }
@@ -135,7 +143,7 @@ fn one_line(text: &str, max: usize) -> String {
 /// The answer's top-level `errors` flag, read without building the values before it (and
 /// without reading anything after it). `None` when the answer is not an object with a
 /// boolean `errors`.
-fn errors_flag(body: &[u8]) -> Option<bool> {
+pub fn errors_flag(body: &[u8]) -> Option<bool> {
     let mut scan = Scan { body, pos: 0 };
     if !scan.take(b'{') {
         return None;
@@ -193,16 +201,23 @@ mod tests {
     #[test]
     fn a_clean_answer_is_read_from_its_errors_flag_alone() {
         let ok = br#"{"took":30,"errors":false,"items":[{"create":{"_index":"logs","_id":"a","status":201}}]}"#;
-        assert_eq!(read(ok, 1), Ok(clean()));
+        assert_eq!(read(ok, 1, &BTreeMap::new()), Ok(clean()));
         // The items of a clean answer are not read: neither their count nor their syntax.
         assert_eq!(
-            read(br#"{"took":1,"errors":false,"items":[oops"#, 5),
+            read(
+                br#"{"took":1,"errors":false,"items":[oops"#,
+                5,
+                &BTreeMap::new()
+            ),
             Ok(clean())
         );
         // Whitespace and escapes are JSON's, not a substring's.
         let pretty = b"{\n  \"took\" : 3,\n  \"errors\" : false,\n  \"items\" : [ ]\n}";
-        assert_eq!(read(pretty, 2), Ok(clean()));
-        assert_eq!(read(br#"{"err\u006frs":false}"#, 3), Ok(clean()));
+        assert_eq!(read(pretty, 2, &BTreeMap::new()), Ok(clean()));
+        assert_eq!(
+            read(br#"{"err\u006frs":false}"#, 3, &BTreeMap::new()),
+            Ok(clean())
+        );
         // Values before the flag are skipped whole, whatever they hold.
         let nested = br#"{"x":{"errors":true,"s":"\"errors\":true"},"errors":false}"#;
         assert_eq!(errors_flag(nested), Some(false));
@@ -216,7 +231,7 @@ mod tests {
         let tricky =
             br#"{"items":[{"create":{"_id":"\"errors\":false","status":429}}],"errors":true}"#;
         assert_eq!(errors_flag(tricky), Some(true));
-        assert_eq!(read(tricky, 1).unwrap().retry.len(), 1);
+        assert_eq!(read(tricky, 1, &BTreeMap::new()).unwrap().retry.len(), 1);
         for no in [
             &b""[..],
             b"[]",
@@ -244,7 +259,7 @@ mod tests {
             {"index":{"status":200}},
             {"create":{"status":413,"error":"document too large"}}
         ]}"#;
-        let out = read(body, 9).unwrap();
+        let out = read(body, 9, &BTreeMap::new()).unwrap();
         assert_eq!(
             out.retry,
             vec![
@@ -278,7 +293,7 @@ mod tests {
 
     #[test]
     fn answers_that_cannot_be_read_say_why() {
-        let err = |body: &[u8], n| read(body, n).unwrap_err();
+        let err = |body: &[u8], n| read(body, n, &BTreeMap::new()).unwrap_err();
         assert!(err(b"<html>bad gateway</html>", 1).contains("cannot be read"));
         assert!(err(b"", 1).contains("cannot be read"));
         assert!(err(b"{}", 1).contains("no `items`"));
@@ -294,7 +309,11 @@ mod tests {
         assert!(err(br#"{"errors":true,"items":[{"create":{}}]}"#, 1).contains("status"));
         // Without the flag, the items decide.
         assert_eq!(
-            read(br#"{"items":[{"create":{"status":201}}]}"#, 1),
+            read(
+                br#"{"items":[{"create":{"status":201}}]}"#,
+                1,
+                &BTreeMap::new()
+            ),
             Ok(clean())
         );
     }
@@ -305,7 +324,7 @@ mod tests {
         let body = format!(
             r#"{{"errors":true,"items":[{{"create":{{"status":400,"error":{{"type":"t","reason":"a\nb {long}"}}}}}}]}}"#
         );
-        let out = read(body.as_bytes(), 1).unwrap();
+        let out = read(body.as_bytes(), 1, &BTreeMap::new()).unwrap();
         let why = &out.rejected[0].1;
         assert!(why.starts_with("400 t: a b xxx"), "{why}");
         assert!(why.ends_with("..."));

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use logcatch_core::config::units;
+use logcatch_core::config::{Secret, units};
 use logcatch_core::plugin::OptionsError;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -25,9 +25,24 @@ pub struct HttpSinkConfig {
     /// again (after a lost answer, or a re-read after a crash) stores nothing twice.
     #[serde(default)]
     pub generate_id: bool,
-    /// Extra request headers (`${VAR}` in the config is expanded from the environment).
+    /// Extra request headers (`${VAR}` in the config is expanded from the environment);
+    /// their values are never shown, in errors or logs.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Secret>,
+    /// What to do with an answer of a given status, over the defaults (see [`StatusAction`]),
+    /// e.g. `{ 404: dead_letter }` to refuse events for good on 404.
+    #[serde(default)]
+    pub on_status: BTreeMap<u16, StatusAction>,
+    /// Which 307/308 redirects are followed.
+    #[serde(default)]
+    pub redirects: Redirects,
+    /// Most bytes of an answer read: a `_bulk` answer needs all of its items (raise it for
+    /// very large requests); of any other answer only the start is kept, to explain it.
+    #[serde(
+        default = "default_max_response_bytes",
+        deserialize_with = "units::bytes"
+    )]
+    pub max_response_bytes: u64,
     /// Longest one request may take, connecting to reading the whole response.
     #[serde(default = "default_timeout", deserialize_with = "units::duration")]
     pub timeout: Duration,
@@ -77,6 +92,34 @@ impl BodyFormat {
     }
 }
 
+/// What an answer's status makes the sink do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusAction {
+    /// Keep the batch and send it again after a backoff, holding the pipeline (`blocked`).
+    /// The default for 408, 429 and 5xx (the server may take it later) and for 401, 403,
+    /// 404, 407, 421 and a redirect not followed (credentials or routing: a configuration
+    /// or server state, not the data; logged as errors).
+    Retry,
+    /// The server refuses the data itself: its events go to the dead-letter file. The
+    /// default for every other 4xx (400, 422, a 413 of a single event).
+    DeadLetter,
+}
+
+/// Which redirects (307 and 308 only: they keep the request body) are followed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Redirects {
+    /// To the same scheme, host and port only (the configured headers, which may carry
+    /// credentials, go nowhere else).
+    #[default]
+    SameOrigin,
+    /// To any host, never from `https` to `http`.
+    AnyHost,
+    /// None: a redirect is held and retried like any routing error (or as `on_status` says).
+    None,
+}
+
 /// Request body compression.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -102,6 +145,9 @@ fn default_max_backoff() -> Duration {
 }
 fn default_retry_after_max() -> Duration {
     Duration::from_secs(300)
+}
+fn default_max_response_bytes() -> u64 {
+    8 << 20
 }
 
 /// Headers the sink sets itself: a config may not override them.
@@ -135,6 +181,12 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// Cap on a server's `Retry-After`.
     pub retry_after_max: Duration,
+    /// Status actions set over the defaults.
+    pub on_status: BTreeMap<u16, StatusAction>,
+    /// Redirects followed.
+    pub redirects: Redirects,
+    /// Most bytes of an answer read.
+    pub max_response_bytes: usize,
 }
 
 impl HttpSinkConfig {
@@ -163,6 +215,22 @@ impl HttpSinkConfig {
                 "must be more than zero",
             ));
         }
+        if let Some((&status, _)) = self
+            .on_status
+            .iter()
+            .find(|(s, _)| !(300..=599).contains(*s))
+        {
+            return Err(OptionsError::new(
+                format!("on_status.{status}"),
+                "only 3xx, 4xx and 5xx answers can be given an action",
+            ));
+        }
+        if self.max_response_bytes < 512 {
+            return Err(OptionsError::new(
+                "max_response_bytes",
+                "must be at least 512 bytes",
+            ));
+        }
         if self.retry_max_backoff < self.retry_initial_backoff {
             return Err(OptionsError::new(
                 "retry_max_backoff",
@@ -180,6 +248,9 @@ impl HttpSinkConfig {
             initial_backoff: self.retry_initial_backoff,
             max_backoff: self.retry_max_backoff,
             retry_after_max: self.retry_after_max,
+            on_status: self.on_status,
+            redirects: self.redirects,
+            max_response_bytes: usize::try_from(self.max_response_bytes).unwrap_or(usize::MAX),
         })
     }
 }
@@ -202,7 +273,7 @@ fn parse_url(text: &str) -> Result<reqwest::Url, OptionsError> {
 }
 
 fn parse_headers(
-    map: &BTreeMap<String, String>,
+    map: &BTreeMap<String, Secret>,
     format: BodyFormat,
 ) -> Result<HeaderMap, OptionsError> {
     let mut headers = HeaderMap::new();
@@ -220,7 +291,7 @@ fn parse_headers(
                 format!("`{name}` is set by the sink itself"),
             ));
         }
-        let mut value = HeaderValue::from_str(value).map_err(|_| {
+        let mut value = HeaderValue::from_str(value.expose()).map_err(|_| {
             OptionsError::new(
                 &field,
                 "the value is not a valid header value (control characters or non-ASCII?)",
@@ -282,5 +353,22 @@ mod tests {
             err("url: http://h\nretry_initial_backoff: 2s\nretry_max_backoff: 1s").field,
             "retry_max_backoff"
         );
+        assert_eq!(
+            err("url: http://h\non_status: {200: retry}").field,
+            "on_status.200"
+        );
+    }
+
+    #[test]
+    fn a_numeric_header_value_is_taken_as_text_and_never_shown() {
+        // Unquoted, YAML reads it as a number; serde's error used to echo it.
+        let s = config("url: http://h\nheaders: {X-Api-Key: 8734625348762534}")
+            .check()
+            .unwrap();
+        assert_eq!(s.headers["x-api-key"], "8734625348762534");
+        let parsed: Result<HttpSinkConfig, _> =
+            serde_yaml::from_str("url: http://h\nheaders: {X-Api-Key: [8734625348762534]}");
+        let err = parsed.unwrap_err().to_string();
+        assert!(!err.contains("8734625348762534"), "{err}");
     }
 }

@@ -4,7 +4,11 @@
 
 use std::time::{Duration, SystemTime};
 
+use std::collections::BTreeMap;
+
 use reqwest::StatusCode;
+
+use super::config::StatusAction;
 
 /// What to do after an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,19 +17,31 @@ pub enum Class {
     Delivered,
     /// 408, 429, 5xx: the server may take it later.
     Retry,
+    /// 401, 403, 404, 407, 421, and a redirect not followed: credentials or routing, a
+    /// configuration or server state rather than bad data: held and retried like
+    /// [`Class::Retry`], logged as an error.
+    Hold,
     /// 413: too large, worth sending in smaller parts.
     TooLarge,
     /// Any other answer: the server refuses this data; sending it again cannot help.
     Rejected,
 }
 
-/// Classifies a response status.
-pub fn classify(status: StatusCode) -> Class {
-    match status.as_u16() {
+/// Classifies a response status, `on_status` overriding the defaults.
+pub fn classify(status: StatusCode, on_status: &BTreeMap<u16, StatusAction>) -> Class {
+    let code = status.as_u16();
+    let default = match code {
         200..=299 => Class::Delivered,
         408 | 429 | 500..=599 => Class::Retry,
+        300..=399 | 401 | 403 | 404 | 407 | 421 => Class::Hold,
         413 => Class::TooLarge,
         _ => Class::Rejected,
+    };
+    match (on_status.get(&code), default) {
+        (None, class) => class,
+        (Some(StatusAction::Retry), Class::Retry | Class::Hold) => default,
+        (Some(StatusAction::Retry), _) => Class::Hold,
+        (Some(StatusAction::DeadLetter), _) => Class::Rejected,
     }
 }
 
@@ -99,16 +115,35 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        let c = |n| classify(StatusCode::from_u16(n).unwrap());
+        let none = BTreeMap::new();
+        let c = |n| classify(StatusCode::from_u16(n).unwrap(), &none);
         assert_eq!(c(200), Class::Delivered);
         assert_eq!(c(204), Class::Delivered);
         for n in [408, 429, 500, 502, 503, 504] {
             assert_eq!(c(n), Class::Retry, "{n}");
         }
+        for n in [301, 307, 401, 403, 404, 407, 421] {
+            assert_eq!(
+                c(n),
+                Class::Hold,
+                "{n}: credentials or routing, not the data"
+            );
+        }
         assert_eq!(c(413), Class::TooLarge);
-        for n in [301, 400, 401, 403, 404, 422] {
+        for n in [400, 409, 422] {
             assert_eq!(c(n), Class::Rejected, "{n}");
         }
+        let set: BTreeMap<u16, StatusAction> = [
+            (404, StatusAction::DeadLetter),
+            (400, StatusAction::Retry),
+            (503, StatusAction::DeadLetter),
+        ]
+        .into();
+        let c = |n| classify(StatusCode::from_u16(n).unwrap(), &set);
+        assert_eq!(c(404), Class::Rejected);
+        assert_eq!(c(400), Class::Hold);
+        assert_eq!(c(503), Class::Rejected);
+        assert_eq!(c(401), Class::Hold, "untouched");
     }
 
     #[test]

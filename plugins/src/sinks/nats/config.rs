@@ -1,5 +1,6 @@
 //! The `nats` sink's YAML options and their checks.
 
+use logcatch_core::config::Secret;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,10 +38,10 @@ pub struct NatsSinkConfig {
     pub user: Option<String>,
     /// Password (with `user`).
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Authentication token.
     #[serde(default)]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// A `.creds` file (JWT and nkey seed).
     #[serde(default)]
     pub creds: Option<PathBuf>,

@@ -2,6 +2,7 @@
 //! credentials (user and password, a token, or a `.creds` file), checked when the config is
 //! loaded. Secrets are never logged.
 
+use logcatch_core::config::Secret;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +20,9 @@ pub struct ConnectFields {
     /// User name (with `password`).
     pub user: Option<String>,
     /// Password (with `user`).
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Authentication token.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// A `.creds` file (JWT and nkey seed), relative to the config file.
     pub creds: Option<PathBuf>,
 }
@@ -93,14 +94,14 @@ impl ConnectFields {
             ));
         }
         let auth = match (self.user, self.password, self.token, self.creds) {
-            (Some(u), Some(p), None, None) => Auth::UserPassword(u, p),
+            (Some(u), Some(p), None, None) => Auth::UserPassword(u, p.expose().to_owned()),
             (Some(_), None, ..) => {
                 return Err(OptionsError::new("password", "`user` needs a `password`"));
             }
             (None, Some(_), ..) => {
                 return Err(OptionsError::new("user", "`password` needs a `user`"));
             }
-            (None, None, Some(t), None) => Auth::Token(t),
+            (None, None, Some(t), None) => Auth::Token(t.expose().to_owned()),
             (None, None, None, Some(path)) => {
                 let path = options.resolve(path);
                 if !path.is_file() {
@@ -214,10 +215,10 @@ mod tests {
         let mut f = url("nats://h");
         f.user = Some("u".into());
         assert_eq!(check(f.clone()).unwrap_err().field, "password");
-        f.password = Some("secret".into());
+        f.password = Some(Secret::new("secret"));
         let ok = check(f.clone()).unwrap();
         assert!(!format!("{ok:?}").contains("secret"));
-        f.token = Some("t".into());
+        f.token = Some(Secret::new("t"));
         assert_eq!(check(f).unwrap_err().field, "token");
         let mut f = url("nats://h");
         f.creds = Some("/nonexistent/x.creds".into());
