@@ -467,3 +467,53 @@ fn bad_nats_configs_are_refused_with_their_place() {
         "{err}"
     );
 }
+
+#[test]
+fn a_batch_holding_the_same_event_twice_is_stored_once_and_acknowledged() {
+    // JetStream drops the second by `Nats-Msg-Id` and acks it as a duplicate of the first;
+    // the sink counted one ack short and retried forever ("no JetStream ack in time").
+    // The `evil` test guest in `alias` mode returns every event twice, as a relay reading
+    // a stream that already holds a duplicate would.
+    let nats = NatsServer::start();
+    let s = sides(&nats);
+    append_lines(&s.agent.path("input.log"), 0..500);
+    let doubled = agent_config(&nats).replace(
+        "    sinks:\n",
+        &format!(
+            "    filters: [{{ wasm: {:?}, config: {{ mode: alias, n: 2 }} }}]\n    sinks:\n",
+            common::guest("evil").display().to_string()
+        ),
+    );
+    let cfg = s.agent.config(&doubled);
+    let out = Command::new(bin())
+        .args(["run", "--once", "-c"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = out;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = out.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = out.kill();
+            let mut err = String::new();
+            out.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("stuck retrying after 60 s:\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let consumer = s.consumer.start(&s.consumer_cfg);
+    let dups = wait_for_all(
+        &s.consumer.path("out.log"),
+        500,
+        &[&consumer],
+        "doubled events",
+    );
+    assert_eq!(dups, 0, "JetStream kept each event once");
+    assert!(consumer.terminate().success());
+}

@@ -367,7 +367,17 @@ impl NatsWriter {
             .await?;
         round.duplicates = acks.duplicates;
         let refused = |m: &Outgoing| round.refused.iter().any(|(r, _)| r.index == m.index);
-        let retry: Vec<(Outgoing, String)> = if acks.distinct_stored() >= sent {
+        // Messages with one id (the same event twice in a batch: a relay reading a stream
+        // that holds a duplicate) are stored once, their second ack a duplicate of the
+        // first: what must be stored is each distinct id sent, not each message.
+        let end = unsent.as_ref().map_or(todo.len(), |(from, _)| *from);
+        let ids_sent = todo[..end]
+            .iter()
+            .filter(|m| !refused(m))
+            .map(|m| m.id.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        let retry: Vec<(Outgoing, String)> = if acks.distinct_stored() >= ids_sent {
             // Everything sent is stored: only what was not sent goes again.
             match &unsent {
                 Some((from, why)) => todo[*from..]
