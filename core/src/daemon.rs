@@ -206,6 +206,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
         env: RunEnv {
             data_dir: settings.data_dir.clone(),
             checkpoint: settings.checkpoint.clone(),
+            dead_letter_max: settings.dead_letter.max_bytes,
             once: opts.once,
         },
         shutdown_timeout: settings.shutdown_timeout,

@@ -44,6 +44,8 @@ pub struct RunEnv {
     pub data_dir: PathBuf,
     /// Checkpoint settings.
     pub checkpoint: CheckpointConfig,
+    /// Largest a pipeline's dead-letter file may grow.
+    pub dead_letter_max: u64,
     /// `--once`: sources stop at their current end.
     pub once: bool,
 }
@@ -166,6 +168,7 @@ pub fn start(
         env.data_dir
             .join("dead_letter")
             .join(format!("{name}.ndjson")),
+        env.dead_letter_max,
     ));
     let chain = FilterChain::new(
         name.clone(),

@@ -98,6 +98,8 @@ pub struct Plan {
     pub data_dir: PathBuf,
     /// Checkpoint settings.
     pub checkpoint: CheckpointConfig,
+    /// Dead-letter file settings.
+    pub dead_letter: crate::config::DeadLetterConfig,
     /// Drain budget at SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
     /// Where compiled plugins are cached.
@@ -173,6 +175,7 @@ impl Registry {
         Ok(Plan {
             data_dir,
             checkpoint: c.checkpoint.clone(),
+            dead_letter: c.dead_letter,
             shutdown_timeout: c.shutdown_timeout,
             cache_dir: cache,
             api: c.api.clone(),

@@ -63,6 +63,9 @@ pub fn fixed_settings_changed(running: &Plan, next: &Plan) -> Option<String> {
     if running.checkpoint != next.checkpoint {
         changed.push("checkpoint (every pipeline's checkpoint writer uses it)");
     }
+    if running.dead_letter != next.dead_letter {
+        changed.push("dead_letter (every pipeline's dead-letter file uses it)");
+    }
     if running.api != next.api {
         changed.push("api (the API would have to move while it answers)");
     }

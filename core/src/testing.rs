@@ -96,7 +96,7 @@ impl Rig {
             stages,
             on_error,
             batch,
-            Arc::new(DeadLetters::new(dead.clone())),
+            Arc::new(DeadLetters::new(dead.clone(), u64::MAX)),
         );
         Ok(Rig {
             chain,

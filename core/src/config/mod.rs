@@ -16,8 +16,8 @@ pub(crate) use error::field_path as field_path_of;
 pub use error::{ConfigError, ConfigErrors};
 pub use locate::Locator;
 pub use model::{
-    ApiConfig, BatchConfig, CheckpointConfig, ComponentConfig, Config, FilterConfig,
-    PipelineConfig, SinkConfig, WasmSinkOptions, is_valid_name,
+    ApiConfig, BatchConfig, CheckpointConfig, ComponentConfig, Config, DeadLetterConfig,
+    FilterConfig, PipelineConfig, SinkConfig, WasmSinkOptions, is_valid_name,
 };
 pub use secret::Secret;
 

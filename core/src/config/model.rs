@@ -22,6 +22,9 @@ pub struct Config {
     /// How often acknowledged positions are written to disk.
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
+    /// The dead-letter files' settings.
+    #[serde(default)]
+    pub dead_letter: DeadLetterConfig,
     /// How long SIGTERM/SIGINT waits for in-flight batches to reach the sinks.
     #[serde(
         default = "default_shutdown_timeout",
@@ -71,6 +74,28 @@ impl Default for CheckpointConfig {
             expire_after: default_expire_after(),
         }
     }
+}
+
+/// The dead-letter files (`data_dir/dead_letter/<pipeline>.ndjson`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// Largest a pipeline's dead-letter file may grow: past it the pipeline is held
+    /// (`blocked`, logged as an error) until the file is moved away or emptied.
+    #[serde(default = "default_dead_letter_max", deserialize_with = "units::bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig {
+            max_bytes: default_dead_letter_max(),
+        }
+    }
+}
+
+fn default_dead_letter_max() -> u64 {
+    1 << 30
 }
 
 /// One pipeline: sources → filters → sinks.
