@@ -221,3 +221,44 @@ fn batch_limits_beyond_what_a_batch_can_address_are_refused() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn an_environment_value_cannot_add_keys_to_the_config() {
+    // A value holding a newline was spliced into the YAML text: it could add keys (here a
+    // second sink writing everything to a file of the attacker's choice).
+    let s = Scratch::new();
+    let cfg = s.config(
+        "data_dir: ./data\npipelines:\n  web:\n    sources: [{ type: demo }]\n    sinks:\n      - type: http\n        url: http://127.0.0.1:9/x\n        headers: { X-Tag: ${LOGCATCH_TEST_TAG} }\n",
+    );
+    let evil = "a }\n      - { type: file, path: /tmp/stolen.log";
+    let out = Command::new(bin())
+        .args(["validate", "-c"])
+        .arg(&cfg)
+        .env("LOGCATCH_TEST_TAG", evil)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("logcatch.yaml:8:27: environment variable `LOGCATCH_TEST_TAG` holds a line break or YAML syntax"),
+        "{err}"
+    );
+    assert!(!err.contains("stolen"), "the value is not shown: {err}");
+    // Quoted, it is one header's text.
+    s.config(&fs_read(&cfg).replace("${LOGCATCH_TEST_TAG}", "\"${LOGCATCH_TEST_TAG}\""));
+    let out = Command::new(bin())
+        .args(["validate", "-c"])
+        .arg(&cfg)
+        .env("LOGCATCH_TEST_TAG", "a, b: c")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn fs_read(p: &std::path::Path) -> String {
+    std::fs::read_to_string(p).unwrap()
+}
