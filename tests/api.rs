@@ -519,3 +519,113 @@ fn no_api_section_means_no_admin_api() {
     assert!(log.contains("pipeline added"), "{log}");
     assert!(!log.contains("admin API listening"), "{log}");
 }
+
+#[test]
+fn an_api_beyond_loopback_needs_a_token_which_guards_all_but_health() {
+    // `listen: 0.0.0.0:9420` was accepted with no auth: anyone reaching the host could
+    // reload the config.
+    let s = Scratch::new();
+    let base = "data_dir: ./data\npipelines:\n  x:\n    sources: [{ type: demo }]\n    sinks: [{ type: blackhole }]\n";
+    let cfg = s.config(&format!("{base}api: {{ listen: \"0.0.0.0:0\" }}\n"));
+    let out = std::process::Command::new(common::bin())
+        .args(["validate", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("api.listen: `0.0.0.0:0` is reachable beyond this host"),
+        "{err}"
+    );
+    let token = "a-long-enough-admin-token";
+    let cfg = s.config(&format!(
+        "{base}api: {{ listen: \"0.0.0.0:0\", token: \"${{LOGCATCH_TEST_API_TOKEN}}\" }}\n"
+    ));
+    let daemon = s.start_with_env(&cfg, &[("LOGCATCH_TEST_API_TOKEN", token)]);
+    let port = api_addr(&daemon, PATIENCE)
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let addr = format!("127.0.0.1:{port}");
+    assert_eq!(get(&addr, "/health").0, 200, "health stays open");
+    for (method, path) in [
+        ("GET", "/pipelines"),
+        ("GET", "/metrics"),
+        ("POST", "/reload"),
+    ] {
+        let r = request(&addr, method, path, b"").unwrap();
+        assert_eq!(r.status, 401, "{method} {path}");
+        let wrong = common::http::request_with(
+            &addr,
+            method,
+            path,
+            &[("Authorization", "Bearer a-long-enough-admin-tokeX")],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(wrong.status, 401, "{method} {path} with a wrong token");
+    }
+    let ok = common::http::request_with(
+        &addr,
+        "GET",
+        "/pipelines",
+        &[("Authorization", &format!("Bearer {token}"))],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(ok.status, 200);
+    let log = terminate(daemon);
+    assert!(!log.contains(token), "the token was logged");
+}
+
+#[test]
+fn idle_connections_cannot_take_the_daemon_down() {
+    // 400 idle half-open connections under `ulimit -n 256` exhausted the descriptors:
+    // /health timed out, a new log file went unread, nothing was logged.
+    let s = Scratch::new();
+    fs::create_dir(s.path("in")).unwrap();
+    let cfg = s.config(
+        "\
+data_dir: ./data
+api: { listen: \"127.0.0.1:0\" }
+pipelines:
+  p:
+    sources: [{ type: file, include: [\"in/*.log\"], rescan_interval: 200ms }]
+    sinks: [{ type: file, path: out.log }]
+",
+    );
+    let log = fs::File::create(s.path("daemon-limited.log")).unwrap();
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" run -c \"$1\"")
+        .arg(common::bin())
+        .arg(&cfg)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let daemon = Daemon::from_child(child, s.path("daemon-limited.log"));
+    let addr = api_addr(&daemon, PATIENCE);
+    let idle: Vec<std::net::TcpStream> = (0..400)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    assert!(idle.len() >= 300, "{} connections opened", idle.len());
+    // /health answers (at once, or once the idle ones time out), and a new file is read.
+    fs::write(s.path("in/new.log"), "a new file\n").unwrap();
+    wait_for(&daemon, "/health under idle connections", || {
+        request(&addr, "GET", "/health", b"").is_ok_and(|r| r.status == 200)
+    });
+    wait_for(&daemon, "the new file", || {
+        lines(&s.path("out.log")).len() == 1
+    });
+    assert!(
+        daemon.log().contains("connection limit reached"),
+        "{}",
+        daemon.log()
+    );
+    drop(idle);
+    terminate(daemon);
+}

@@ -190,9 +190,10 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     if let Some(api) = &plan.api {
         let listener = api::bind(&api.listen).await?;
+        let token = api.token.clone();
         let (status, stop) = (status.clone(), shutdown.clone());
         tokio::spawn(async move {
-            if let Err(e) = api::serve(listener, status, reload_tx, stop).await {
+            if let Err(e) = api::serve(listener, status, reload_tx, token, stop).await {
                 tracing::error!("admin API stopped: {e}");
             }
         });

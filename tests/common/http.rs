@@ -44,6 +44,17 @@ impl Response {
 
 /// `METHOD path` on `addr` (`127.0.0.1:PORT`) with `body`; the whole response.
 pub fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> io::Result<Response> {
+    request_with(addr, method, path, &[], body)
+}
+
+/// [`request`] with extra request headers.
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Response> {
     let sock = addr
         .to_socket_addrs()?
         .next()
@@ -54,6 +65,9 @@ pub fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> io::Result<
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: logcatch-tests\r\nAccept: */*\r\n"
     );
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
     if !body.is_empty() || method == "POST" || method == "PUT" {
         req.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",

@@ -9,22 +9,34 @@
 //!
 //! The API only reads the shared [`Status`]; a reload is a request to the daemon over a
 //! channel, answered when the daemon has applied or refused it. Every error is short JSON.
+//!
+//! It stays in control of its own resources whatever clients do: at most
+//! [`MAX_CONNECTIONS`] at once (fewer under a low descriptor limit; more are closed at once,
+//! logged), a request's headers must arrive within [`HEADER_TIMEOUT`], and a connection
+//! lasts at most [`CONNECTION_LIFETIME`]. With `api.token` set (required beyond loopback),
+//! every endpoint but `/health` wants `Authorization: Bearer <token>`.
 
 pub mod pipelines;
 pub mod prometheus;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Secret;
+use crate::log_limit::LogLimit;
 use crate::status::{Changes, ReloadOutcome, Status};
 use pipelines::PipelinesDoc;
 use prometheus::Exporter;
@@ -67,20 +79,71 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ApiError> {
         })
 }
 
-/// Serves the API on `listener` until `shutdown` is cancelled, then finishes the requests
-/// in flight and returns.
+/// Most connections served at once (a quarter of the descriptor limit, if that is less).
+pub const MAX_CONNECTIONS: usize = 128;
+/// Longest a client may take to send a request's headers (idle keep-alive included).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest one connection lasts.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then returns (requests in
+/// flight finish on their own). `token`, if set, guards every endpoint but `/health`.
 pub async fn serve(
     listener: TcpListener,
     status: Arc<Status>,
     reloads: mpsc::Sender<ReloadRequest>,
+    token: Option<Secret>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "admin API listening");
+        tracing::info!(%addr, auth = token.is_some(), "admin API listening");
     }
-    axum::serve(listener, router(status, reloads))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    let app = router(status, reloads, token);
+    let cap = MAX_CONNECTIONS
+        .min((crate::fd_limit::soft() / 4) as usize)
+        .max(4);
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+    let mut refused = LogLimit::new(Duration::from_secs(10));
+    let mut failed = LogLimit::new(Duration::from_secs(10));
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.cancelled() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors, most likely: say so, and let the others go first.
+                if let Some(held) = failed.allow(Instant::now()) {
+                    tracing::error!(
+                        similar_errors_held_back = held,
+                        "admin API: cannot accept a connection: {e}"
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            if let Some(held) = refused.allow(Instant::now()) {
+                tracing::warn!(%peer, limit = cap, similar_warnings_held_back = held, "admin API: connection limit reached; closing new connections until one ends");
+            }
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
+                Ok(Ok(())) | Err(_) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, "admin API connection ended: {e}"),
+            }
+        });
+    }
     tracing::debug!("admin API stopped");
     Ok(())
 }
@@ -93,22 +156,65 @@ struct AppState {
     reloads: mpsc::Sender<ReloadRequest>,
 }
 
-/// The routes, with JSON answers for unknown paths and wrong methods.
-fn router(status: Arc<Status>, reloads: mpsc::Sender<ReloadRequest>) -> Router {
+/// The routes, with JSON answers for unknown paths and wrong methods; behind `token` if
+/// set (but `/health`).
+fn router(
+    status: Arc<Status>,
+    reloads: mpsc::Sender<ReloadRequest>,
+    token: Option<Secret>,
+) -> Router {
     let state = AppState {
         exporter: Arc::new(Exporter::new(status.clone())),
         status,
         reloads,
     };
-    Router::new()
-        .route("/health", get(health))
+    let guarded = Router::new()
         .route("/pipelines", get(pipelines))
         .route("/metrics", get(metrics))
-        .route("/reload", post(reload))
+        .route("/reload", post(reload));
+    let guarded = match token {
+        Some(token) => guarded.layer(middleware::from_fn(move |req: Request, next: Next| {
+            let token = token.clone();
+            async move { authorize(&token, req, next).await }
+        })),
+        None => guarded,
+    };
+    Router::new()
+        .route("/health", get(health))
+        .merge(guarded)
         // Must follow the routes: it applies to those already registered.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(state)
+}
+
+/// Lets a request through if it carries `Authorization: Bearer <token>` (compared in
+/// constant time); 401 otherwise.
+async fn authorize(token: &Secret, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if same(given.as_bytes(), token.expose().as_bytes()) {
+        return next.run(req).await;
+    }
+    let mut response = ErrorBody::new("this endpoint needs `Authorization: Bearer <api.token>`")
+        .with(StatusCode::UNAUTHORIZED);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+/// `a == b`, in time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `{"status":"ok"}`.
@@ -333,7 +439,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::channel(1);
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(serve(listener, status, tx, shutdown.clone()));
+        let server = tokio::spawn(serve(listener, status, tx, None, shutdown.clone()));
         let daemon = tokio::spawn(daemon(rx));
 
         let r = http(addr, "GET", "/health").await;

@@ -46,6 +46,10 @@ pub struct ApiConfig {
     /// Address and port to listen on (loopback by default: the API can reload the config).
     #[serde(default = "default_api_listen")]
     pub listen: String,
+    /// A bearer token every request but `GET /health` must carry
+    /// (`Authorization: Bearer <token>`); required to listen beyond loopback.
+    #[serde(default)]
+    pub token: Option<super::Secret>,
 }
 
 fn default_api_listen() -> String {
@@ -279,16 +283,32 @@ pub(super) fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     if config.checkpoint.interval.is_zero() {
         errors.push(loaded.error_at("checkpoint.interval", "must be more than zero"));
     }
-    if let Some(api) = &config.api
-        && api.listen.parse::<std::net::SocketAddr>().is_err()
-    {
-        errors.push(loaded.error_at(
-            "api.listen",
-            format!(
-                "`{}` is not an address and port such as 127.0.0.1:9420",
-                api.listen
-            ),
-        ));
+    if let Some(api) = &config.api {
+        match api.listen.parse::<std::net::SocketAddr>() {
+            Err(_) => errors.push(loaded.error_at(
+                "api.listen",
+                format!(
+                    "`{}` is not an address and port such as 127.0.0.1:9420",
+                    api.listen
+                ),
+            )),
+            Ok(addr) if !addr.ip().is_loopback() && api.token.is_none() => {
+                errors.push(loaded.error_at(
+                    "api.listen",
+                    format!(
+                        "`{}` is reachable beyond this host, and the API can reload the config: set api.token (e.g. \"${{LOGCATCH_API_TOKEN}}\") or listen on 127.0.0.1",
+                        api.listen
+                    ),
+                ))
+            }
+            Ok(_) => {}
+        }
+        if api.token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            errors.push(loaded.error_at(
+                "api.token",
+                "must be at least 16 characters (its value is not shown)",
+            ));
+        }
     }
     for (name, p) in &config.pipelines {
         let at = format!("pipelines.{name}");
