@@ -941,3 +941,52 @@ fn reloads_work_with_a_relative_config_path() {
     assert!(status.success(), "{status:?}\n{}", daemon.log());
     assert_exactly_once(&s.path("out.log"), n, "p");
 }
+
+#[test]
+fn a_long_reload_drain_leaves_the_daemon_in_control() {
+    // The changed pipeline was drained inline: a SIGTERM during the drain was acted on only
+    // after it timed out, and a second signal could not cut it short.
+    let server = common::server::Server::start(|_, _| (503, vec![], "busy"));
+    let s = Scratch::new();
+    fs::write(s.path("in.log"), "a line\n").unwrap();
+    let yaml = |rescan: &str| {
+        format!(
+            "data_dir: ./data\nshutdown_timeout: 20s\napi: {{ listen: \"127.0.0.1:0\" }}\npipelines:\n  p:\n    sources: [{{ type: file, include: [in.log], rescan_interval: {rescan} }}]\n    sinks:\n      - {{ type: http, url: \"{}\", retry_initial_backoff: 50ms, retry_max_backoff: 200ms }}\n",
+            format!("http://{}/ingest", server.addr)
+        )
+    };
+    let cfg = s.config(&yaml("1s"));
+    let daemon = s.start(&cfg);
+    let addr = api_addr(&daemon, Duration::from_secs(20));
+    assert!(wait_until(Duration::from_secs(20), || server
+        .requests()
+        .len()
+        >= 2));
+    // Change the pipeline: its drain will last (the sink never gets its batch through).
+    fs::write(&cfg, yaml("2s")).unwrap();
+    let started = Instant::now();
+    let r = common::http::request(&addr, "POST", "/reload", b"").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The daemon still answers: another reload, at once.
+    let r = common::http::request(&addr, "POST", "/reload", b"").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "reloads waited {:?}",
+        started.elapsed()
+    );
+    let doc = get_json(&addr, "/pipelines");
+    assert_eq!(doc["pipelines"]["p"]["state"], "stopping", "{doc}");
+    // SIGTERM, then a second one: out at once, not after the drain's 20 s.
+    let pid = daemon.pid();
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = Instant::now();
+    let status = daemon.signal_and_wait(libc::SIGTERM);
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        stopped.elapsed()
+    );
+    assert!(status.success(), "{status}");
+}

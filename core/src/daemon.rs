@@ -172,6 +172,18 @@ struct Daemon {
     generation: u64,
     /// Pipelines that could not start, and why.
     failed: BTreeMap<String, String>,
+    /// Pipelines a reload stopped, draining while the daemon goes on; a changed one's new
+    /// definition starts once the old one is done.
+    draining: BTreeMap<String, Draining>,
+}
+
+/// A pipeline draining after a reload removed or changed it.
+struct Draining {
+    running: Running,
+    /// When it is cut short.
+    deadline: Instant,
+    /// What starts in its place once it is done (a changed pipeline).
+    next: Option<PipelinePlan>,
 }
 
 /// Runs every pipeline of `plan` until they all end (`--once`, finite sources) or a signal
@@ -218,6 +230,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
         ended_tx,
         generation: 0,
         failed: BTreeMap::new(),
+        draining: BTreeMap::new(),
     };
     for p in pipelines {
         let name = p.name.clone();
@@ -283,6 +296,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
                     d.swap_plugin(&path).await;
                 }
             }
+            name = next_drained(&d.draining) => d.drained(&name),
             Some((name, generation, outcome)) = ended_rx.recv() => {
                 if d.running.get(&name).is_some_and(|r| r.generation == generation) {
                     d.running.remove(&name);
@@ -294,7 +308,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
                     }
                     tracing::info!(pipeline = %name, "pipeline ended: its sources are done and every batch is delivered");
                 }
-                if d.running.is_empty() {
+                if d.running.is_empty() && d.draining.is_empty() {
                     return d.finish_once().await;
                 }
             }
@@ -309,6 +323,25 @@ async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The name of the first draining pipeline that is done or out of time; pending forever
+/// while none drains.
+async fn next_drained(draining: &BTreeMap<String, Draining>) -> String {
+    if draining.is_empty() {
+        return std::future::pending().await;
+    }
+    let waits = draining.iter().map(|(name, d)| {
+        let (mut done, deadline, name) = (d.running.done.clone(), d.deadline, name.clone());
+        Box::pin(async move {
+            tokio::select! {
+                _ = done.wait_for(|d| *d) => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+            name
+        })
+    });
+    futures::future::select_all(waits).await.0
 }
 
 /// Sleeps until `deadline`; pending forever without one.
@@ -479,28 +512,54 @@ impl Daemon {
         Ok(())
     }
 
-    /// Drains and stops one pipeline: its sources stop, in-flight batches reach the sinks
-    /// (bounded by `shutdown_timeout`), its checkpoints are written. They stay on disk.
-    async fn stop(&mut self, name: &str) {
-        let Some(mut r) = self.running.remove(name) else {
+    /// Starts draining one pipeline, off the daemon's loop: its sources stop, in-flight
+    /// batches reach the sinks (bounded by `shutdown_timeout`), and [`Daemon::drained`]
+    /// writes its checkpoints and starts `next` in its place, if any. Signals, API requests
+    /// and other reloads are served meanwhile.
+    fn begin_stop(&mut self, name: &str, next: Option<PipelinePlan>) {
+        let Some(r) = self.running.remove(name) else {
             return;
         };
         if let Some(p) = self.status.write().pipelines.get_mut(name) {
             p.state = PipelineState::Stopping;
         }
         r.stop.cancel();
-        let drained = tokio::time::timeout(self.shutdown_timeout, r.done.wait_for(|d| *d)).await;
-        if drained.is_err() {
+        self.draining.insert(
+            name.to_owned(),
+            Draining {
+                running: r,
+                deadline: Instant::now() + self.shutdown_timeout,
+                next,
+            },
+        );
+    }
+
+    /// A draining pipeline is done (or its time is up): cut it short if need be, write its
+    /// checkpoints (they stay on disk) and start what replaces it.
+    fn drained(&mut self, name: &str) {
+        let Some(d) = self.draining.remove(name) else {
+            return;
+        };
+        if !*d.running.done.borrow() {
             tracing::warn!(
                 pipeline = name,
                 timeout_ms = self.shutdown_timeout.as_millis() as u64,
                 "drain timed out; undelivered batches will be read again when it starts"
             );
-            r.abort.abort();
+            d.running.abort.abort();
         }
         // A failure is logged; the pipeline's next start reads from the last good checkpoint.
-        let _ = pipeline::flush_all(name, &r.ledgers);
+        let _ = pipeline::flush_all(name, &d.running.ledgers);
         self.status.write().pipelines.remove(name);
+        tracing::info!(pipeline = name, "pipeline stopped");
+        if let Some(p) = d.next
+            && self.start(p, true)
+        {
+            tracing::info!(
+                pipeline = name,
+                "pipeline started again with its new definition"
+            );
+        }
     }
 
     /// Loads the config again and applies it; the outcome is logged, recorded for the API
@@ -523,7 +582,7 @@ impl Daemon {
                 match checked.await {
                     Ok(Ok(plan)) => match reload::fixed_settings_changed(&self.settings, &plan) {
                         Some(why) => ReloadOutcome::Refused(why),
-                        None => ReloadOutcome::Applied(self.apply(plan).await),
+                        None => ReloadOutcome::Applied(self.apply(plan)),
                     },
                     Ok(Err(why)) => ReloadOutcome::Refused(why),
                     Err(e) => ReloadOutcome::Refused(format!("loading the config panicked: {e}")),
@@ -548,7 +607,7 @@ impl Daemon {
     }
 
     /// Applies a valid new plan: stops what went, restarts what changed, starts what is new.
-    async fn apply(&mut self, plan: Plan) -> Changes {
+    fn apply(&mut self, plan: Plan) -> Changes {
         let next = reload::identities(&plan);
         let running: BTreeMap<String, Identity> = self
             .running
@@ -560,14 +619,28 @@ impl Daemon {
         self.shutdown_timeout = settings.shutdown_timeout;
         self.settings.cache_dir = settings.cache_dir;
         self.settings.shutdown_timeout = settings.shutdown_timeout;
-        for name in changes.removed.iter().chain(&changes.changed) {
-            self.stop(name).await;
+        for name in &changes.removed {
+            self.begin_stop(name, None);
+        }
+        // A pipeline still draining from an earlier reload that this config drops.
+        for (name, d) in &mut self.draining {
+            if !pipelines.iter().any(|p| &p.name == name) {
+                d.next = None;
+            }
         }
         for p in pipelines {
-            if changes.unchanged.contains(&p.name) {
+            let name = p.name.clone();
+            if changes.unchanged.contains(&name) {
                 continue;
             }
-            self.start(p, true);
+            if changes.changed.contains(&name) {
+                self.begin_stop(&name, Some(p));
+            } else if let Some(d) = self.draining.get_mut(&name) {
+                // Still draining from an earlier reload: it starts once that one is done.
+                d.next = Some(p);
+            } else {
+                self.start(p, true);
+            }
         }
         for (what, names) in [
             ("pipeline added", &changes.added),
@@ -692,6 +765,11 @@ impl Daemon {
             "stopping: draining in-flight batches"
         );
         self.shutdown.cancel();
+        // Pipelines a reload was draining stop with the rest; what was to replace them does not
+        // start.
+        for (name, d) in std::mem::take(&mut self.draining) {
+            self.running.insert(name, d.running);
+        }
         let mut all_done: Vec<_> = self.running.values().map(|r| r.done.clone()).collect();
         let wait_all = async {
             for d in &mut all_done {
