@@ -949,10 +949,10 @@ fn a_long_reload_drain_leaves_the_daemon_in_control() {
     let server = common::server::Server::start(|_, _| (503, vec![], "busy"));
     let s = Scratch::new();
     fs::write(s.path("in.log"), "a line\n").unwrap();
+    let url = format!("http://{}/ingest", server.addr);
     let yaml = |rescan: &str| {
         format!(
-            "data_dir: ./data\nshutdown_timeout: 20s\napi: {{ listen: \"127.0.0.1:0\" }}\npipelines:\n  p:\n    sources: [{{ type: file, include: [in.log], rescan_interval: {rescan} }}]\n    sinks:\n      - {{ type: http, url: \"{}\", retry_initial_backoff: 50ms, retry_max_backoff: 200ms }}\n",
-            format!("http://{}/ingest", server.addr)
+            "data_dir: ./data\nshutdown_timeout: 20s\napi: {{ listen: \"127.0.0.1:0\" }}\npipelines:\n  p:\n    sources: [{{ type: file, include: [in.log], rescan_interval: {rescan} }}]\n    sinks:\n      - {{ type: http, url: \"{url}\", retry_initial_backoff: 50ms, retry_max_backoff: 200ms }}\n"
         )
     };
     let cfg = s.config(&yaml("1s"));
