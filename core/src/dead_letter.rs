@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::backoff::Backoff;
 use crate::batch::Batch;
 use crate::health::{ComponentState, StateCell};
-use crate::supervisor::Backoff;
 
 /// Appends dead letters to one file.
 #[derive(Debug)]

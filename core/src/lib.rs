@@ -9,6 +9,7 @@
 
 pub mod ack;
 pub mod api;
+pub mod backoff;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;

@@ -13,39 +13,7 @@ use crate::health::ComponentState;
 use crate::metrics::Counters;
 use crate::plugin::PluginError;
 
-/// Exponential backoff: 100 ms doubling to 30 s.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(30);
-
-    /// A backoff at its first step.
-    pub fn new() -> Self {
-        Backoff { next: Self::FIRST }
-    }
-
-    /// The delay to wait now; the following one doubles.
-    pub fn step(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        d
-    }
-
-    /// Back to the first step after a success.
-    pub fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use crate::backoff::Backoff;
 
 /// Restarts inside this window count toward the intensity limit.
 const WINDOW: Duration = Duration::from_secs(60);
@@ -195,16 +163,6 @@ pub async fn supervise<F, Fut>(
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[test]
-    fn backoff_doubles_to_a_cap_and_resets() {
-        let mut b = Backoff::new();
-        let steps: Vec<_> = (0..12).map(|_| b.step().as_millis()).collect();
-        assert_eq!(&steps[..4], &[100, 200, 400, 800]);
-        assert_eq!(*steps.last().unwrap(), 30_000);
-        b.reset();
-        assert_eq!(b.step().as_millis(), 100);
-    }
 
     #[tokio::test(start_paused = true)]
     async fn panics_and_errors_are_restarted_until_done() {

@@ -91,7 +91,7 @@ impl Sink for HttpSink {
             .map_err(|e| PluginError::new(format!("cannot set up the HTTP client: {e}")))?;
         let s = &self.settings;
         Ok(Box::new(HttpWriter {
-            backoff: Backoff::new(s.initial_backoff, s.max_backoff, s.retry_after_max),
+            backoff: Backoff::jittered(s.initial_backoff, s.max_backoff),
             settings: self.settings.clone(),
             client,
             ctx: ctx.clone(),
@@ -242,8 +242,10 @@ impl HttpWriter {
         self.ctx.counters.error(why);
         self.ctx.counters.state.set(ComponentState::Blocked);
         let delay = match retry_after {
-            Some(asked) => self.backoff.retry_after(asked),
-            None => self.backoff.next(),
+            Some(asked) => self
+                .backoff
+                .retry_after(asked, self.settings.retry_after_max),
+            None => self.backoff.step(),
         };
         if let Some(suppressed) = self.warnings.allow(Instant::now()) {
             self.warned = true;

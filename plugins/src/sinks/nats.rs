@@ -56,6 +56,7 @@ pub use config::NatsSinkConfig;
 use super::encode::{Format, encode};
 use super::event_id::event_id;
 use config::Settings;
+use logcatch_core::backoff::Backoff;
 
 /// At most one retry warning per this long (per sink); the others are counted.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -232,6 +233,7 @@ impl SinkWriter for NatsWriter {
         }
         let mut todo = self.outgoing(batch);
         let (mut failures, mut duplicates) = (0u32, 0u64);
+        let mut backoff = Backoff::jittered(FIRST_BACKOFF, self.settings.retry_max_backoff);
         loop {
             let round = self.publish(&todo).await?;
             duplicates += round.duplicates;
@@ -242,9 +244,7 @@ impl SinkWriter for NatsWriter {
                 break;
             }
             failures += 1;
-            let delay = FIRST_BACKOFF
-                .saturating_mul(1 << failures.min(16))
-                .min(self.settings.retry_max_backoff);
+            let delay = backoff.step();
             let why = round.retry[0].1.clone();
             self.ctx.counters.error(&why);
             self.warn(round.retry.len(), failures, delay, &why);

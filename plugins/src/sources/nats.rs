@@ -18,6 +18,7 @@ use async_nats::jetstream::{self, consumer::pull};
 use async_trait::async_trait;
 use futures::StreamExt;
 use logcatch_core::ack::Ack;
+use logcatch_core::backoff::Backoff;
 use logcatch_core::batch::BatchBuilder;
 use logcatch_core::plugin::{Options, OptionsError, PluginError, Source, SourceContext};
 use tokio::sync::mpsc;
@@ -76,7 +77,7 @@ impl Source for NatsSource {
         // One pull request at a time, each for up to `pull` messages within PULL_EXPIRES: a
         // request lost with a connection is simply replaced by the next one.
         let mut request: Option<(pull::Batch, Instant)> = None;
-        let mut delay = FIRST_BACKOFF;
+        let mut backoff = Backoff::jittered(FIRST_BACKOFF, MAX_BACKOFF);
         loop {
             let (messages, stale_at) = match &mut request {
                 Some((messages, stale_at)) => (messages, *stale_at),
@@ -89,12 +90,13 @@ impl Source for NatsSource {
                         .await;
                     match asked {
                         Ok(messages) => {
-                            delay = FIRST_BACKOFF;
+                            backoff.reset();
                             let stale_at = Instant::now() + PULL_EXPIRES + PULL_GRACE;
                             let r = request.insert((messages, stale_at));
                             (&mut r.0, r.1)
                         }
                         Err(e) => {
+                            let delay = backoff.step();
                             self.warn(&ctx, &format!("pull request failed: {e}"), delay);
                             tokio::select! {
                                 _ = tokio::time::sleep(delay) => {}
@@ -103,7 +105,6 @@ impl Source for NatsSource {
                                     return Ok(());
                                 }
                             }
-                            delay = (delay * 2).min(MAX_BACKOFF);
                             continue;
                         }
                     }
@@ -161,19 +162,19 @@ impl NatsSource {
         &self,
         ctx: &SourceContext,
     ) -> Result<Option<(async_nats::Client, jetstream::consumer::PullConsumer)>, PluginError> {
-        let mut delay = FIRST_BACKOFF;
+        let mut backoff = Backoff::jittered(FIRST_BACKOFF, MAX_BACKOFF);
         loop {
             let why = match self.try_consumer(ctx).await {
                 Ok(found) => return Ok(Some(found)),
                 Err(Fatal(why)) => return Err(PluginError::new(why)),
                 Err(Retry(why)) => why,
             };
+            let delay = backoff.step();
             self.warn(ctx, &why, delay);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = ctx.shutdown.cancelled() => return Ok(None),
             }
-            delay = (delay * 2).min(MAX_BACKOFF);
         }
     }
 

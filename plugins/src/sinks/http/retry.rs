@@ -45,56 +45,7 @@ pub fn classify(status: StatusCode, on_status: &BTreeMap<u16, StatusAction>) -> 
     }
 }
 
-/// Capped exponential backoff with "equal jitter": the n-th delay is drawn from
-/// `[d/2, d]` where `d = min(initial * 2^n, max)`, so retrying clients spread out.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    retry_after_max: Duration,
-    failures: u32,
-}
-
-impl Backoff {
-    /// A backoff starting at `initial`, never above `max`; a server's `Retry-After` is
-    /// honoured up to `retry_after_max`.
-    pub fn new(initial: Duration, max: Duration, retry_after_max: Duration) -> Self {
-        Backoff {
-            initial,
-            max,
-            retry_after_max,
-            failures: 0,
-        }
-    }
-
-    /// The delay after one more failure.
-    pub fn next(&mut self) -> Duration {
-        let base = self
-            .initial
-            .saturating_mul(1u32 << self.failures.min(31))
-            .min(self.max);
-        self.failures = self.failures.saturating_add(1);
-        let half = base / 2;
-        half + half.mul_f64(fastrand::f64())
-    }
-
-    /// The delay to honour a server's `Retry-After`: as asked, but within
-    /// `[initial, retry_after_max]` (never a busy loop, never a pipeline held for hours).
-    pub fn retry_after(&mut self, asked: Duration) -> Duration {
-        self.failures = self.failures.saturating_add(1);
-        asked.clamp(self.initial, self.retry_after_max.max(self.initial))
-    }
-
-    /// Failures since the last success.
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-
-    /// Back to the first step after a success.
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
+pub use logcatch_core::backoff::Backoff;
 
 /// Parses a `Retry-After` value: delay-seconds or an HTTP date (relative to `now`; a date in
 /// the past means now).
@@ -144,42 +95,6 @@ mod tests {
         assert_eq!(c(400), Class::Hold);
         assert_eq!(c(503), Class::Rejected);
         assert_eq!(c(401), Class::Hold, "untouched");
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_its_cap_and_resets() {
-        let (initial, max) = (Duration::from_millis(100), Duration::from_secs(5));
-        let mut b = Backoff::new(initial, max, max);
-        for n in 0..40u32 {
-            let d = b.next();
-            let full = initial.saturating_mul(1 << n.min(31)).min(max);
-            assert!(
-                d >= full / 2 && d <= full,
-                "step {n}: {d:?} not in [{full:?}/2, {full:?}]"
-            );
-            assert!(d <= max);
-        }
-        assert_eq!(b.failures(), 40);
-        b.reset();
-        let d = b.next();
-        assert!(d >= initial / 2 && d <= initial, "{d:?}");
-    }
-
-    #[test]
-    fn retry_after_is_capped_and_floored() {
-        // A `Retry-After` may be longer than the backoff's own cap, up to its own.
-        let (initial, max) = (Duration::from_millis(100), Duration::from_millis(500));
-        let mut b = Backoff::new(initial, max, Duration::from_secs(30));
-        assert_eq!(
-            b.retry_after(Duration::from_secs(1)),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            b.retry_after(Duration::from_secs(3600)),
-            Duration::from_secs(30)
-        );
-        assert_eq!(b.retry_after(Duration::ZERO), Duration::from_millis(100));
-        assert_eq!(b.failures(), 3);
     }
 
     #[test]
