@@ -131,9 +131,11 @@ fn main() -> ExitCode {
         };
     }
     // A reload reads the same file again and plans it with the same plugins.
-    let loader = config_path.clone().map(|path| -> daemon::Loader {
-        std::sync::Arc::new(move || load(ConfigSource::File(path.clone())))
-    });
+    let loader = config_path
+        .clone()
+        .map(|path| -> logcatch_core::reload::Loader {
+            std::sync::Arc::new(move || load(ConfigSource::File(path.clone())))
+        });
     let opts = RunOptions {
         once,
         config_path,

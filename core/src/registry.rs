@@ -11,9 +11,10 @@ use crate::config::{
     PipelineConfig, SinkConfig, WasmSinkOptions,
 };
 use crate::plugin::{Options, OptionsError, Sink, Source};
+use crate::reload::swap::Slot;
 use crate::wasm::allow::AllowedHost;
 use crate::wasm::{
-    FilterWorld, OnError, PluginSpec, SinkWorld, Slot, WasmFilter, WasmSink, WasmSinkPlugin,
+    FilterWorld, OnError, PluginSpec, SinkWorld, WasmFilter, WasmSink, WasmSinkPlugin,
 };
 
 /// Builds a plugin of kind `T` from its options.
@@ -78,18 +79,6 @@ pub struct PipelinePlan {
     /// The pipeline as written (with `${VAR}` expanded): with the plugins' content hashes,
     /// its identity across reloads.
     pub definition: PipelineConfig,
-}
-
-impl PipelinePlan {
-    /// Content hashes of its filter plugins, in order, then of its sink plugins: part of
-    /// its identity, so a reload that finds a plugin file other than the running version
-    /// rebuilds the pipeline.
-    pub fn plugin_hashes(&self) -> Vec<u64> {
-        let filters = self.filters.iter().map(|f| f.current().hash);
-        filters
-            .chain(self.wasm_sinks.iter().map(|s| s.slot.current().hash))
-            .collect()
-    }
 }
 
 /// Everything `run` needs, produced only from a fully valid config.

@@ -15,8 +15,9 @@ use crate::batch::{Batch, BatchBuilder};
 use crate::config::BatchConfig;
 use crate::dead_letter::DeadLetters;
 use crate::metrics::{Counters, Snapshot};
+use crate::reload::Slot;
 use crate::wasm::chain::Stage;
-use crate::wasm::{FilterChain, LimitsConfig, OnError, PluginSpec, Slot, WasmError, WasmFilter};
+use crate::wasm::{FilterChain, LimitsConfig, OnError, PluginSpec, WasmError, WasmFilter};
 
 /// The test guest `name` as `scripts/build-guests` builds it (`tests/guests/`, `examples/`).
 pub fn guest(name: &str) -> PathBuf {

@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use super::isolate::{Bound, Failure, Output, isolate};
 use super::plugin::{CallError, Instance, Plugin};
-use super::swap::{Follower, Slot};
 use super::wire::Verdict;
 use super::world::FilterWorld;
 use crate::ack::Ack;
@@ -21,6 +20,7 @@ use crate::config::BatchConfig;
 use crate::dead_letter::DeadLetters;
 use crate::log_limit::LogLimit;
 use crate::metrics::Counters;
+use crate::reload::swap::{Follower, Slot};
 
 /// A loaded filter plugin.
 pub type WasmFilter = Plugin<FilterWorld>;

@@ -12,8 +12,8 @@
 //! - [`host`]: what a plugin's store holds: WASI with no ambient authority, the memory
 //!   limiter, the call's deadline, and the `host.log` import; with [`clock`] (waits end at
 //!   the deadline) and [`guest_log`] (what a plugin logs, rate-limited).
-//! - [`swap`]: the one hot-swap mechanism: a new version taken at a batch boundary.
-//! - [`chain`]: a pipeline's filters in order, with the fault policy (retry on a fresh
+//! - [`chain`]: a pipeline's filters in order (each following its plugin's
+//!   [`crate::reload::swap::Slot`] for hot-swapped versions), with the fault policy (retry on a fresh
 //!   instance, then [`isolate`]: bounded outputs and the search for poison events).
 //! - [`sink`]: a sink plugin: one instance per writer, called off the reactor; a failed
 //!   write is retried by the pipeline, never dropped.
@@ -30,7 +30,6 @@ pub mod isolate;
 pub mod limits;
 pub mod plugin;
 pub mod sink;
-pub mod swap;
 pub mod world;
 
 /// Bindings generated from `wit/logcatch.wit`, world `filter-plugin` (documented there).
@@ -71,5 +70,4 @@ pub use chain::{FilterChain, OnError, WasmFilter};
 pub use limits::{Limits, LimitsConfig};
 pub use plugin::{PluginSpec, WasmError};
 pub use sink::{WasmSink, WasmSinkPlugin};
-pub use swap::Slot;
 pub use world::{FilterWorld, SinkWorld};

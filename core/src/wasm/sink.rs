@@ -7,7 +7,7 @@
 //! retries it with a reopened writer, that is a fresh instance (`init` again), holding its
 //! sources meanwhile. Nothing is acknowledged until `write` returns `Ok`, nothing dropped.
 //!
-//! A new version of the plugin file is swapped in as a filter's is ([`super::swap`]): each
+//! A new version of the plugin file is swapped in as a filter's is ([`crate::reload::swap`]): each
 //! writer switches before its next `write`; the pipeline is not rebuilt, its sources keep
 //! running.
 
@@ -17,11 +17,11 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::plugin::{CallError, Instance, Plugin};
-use super::swap::{Follower, Slot};
 use super::world::SinkWorld;
 use crate::batch::Batch;
 use crate::metrics::Counters;
 use crate::plugin::{PluginError, Sink, SinkContext, SinkWriter};
+use crate::reload::swap::{Follower, Slot};
 
 /// A loaded sink plugin.
 pub type WasmSink = Plugin<SinkWorld>;

@@ -6,18 +6,37 @@
 //! as a change, and touching a file without changing it is not.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use super::swap::Slot;
 use crate::config::PipelineConfig;
 use crate::registry::Plan;
 use crate::status::Changes;
+use crate::wasm::{FilterWorld, SinkWorld};
 
 /// What identifies a running pipeline across reloads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
     /// Its definition in the config.
     pub definition: PipelineConfig,
-    /// Content hashes of its filter plugins, in order.
+    /// Content hashes of the plugins it runs: its filters', then its WebAssembly sinks'.
     pub plugins: Vec<u64>,
+}
+
+impl Identity {
+    /// The identity of a pipeline defined as `definition` that runs the current versions
+    /// of `filters` and `sinks`.
+    pub fn of<'a>(
+        definition: &PipelineConfig,
+        filters: &[Arc<Slot<FilterWorld>>],
+        sinks: impl Iterator<Item = &'a Arc<Slot<SinkWorld>>>,
+    ) -> Self {
+        let filters = filters.iter().map(|f| f.current().hash);
+        Identity {
+            definition: definition.clone(),
+            plugins: filters.chain(sinks.map(|s| s.current().hash)).collect(),
+        }
+    }
 }
 
 /// The identity of every pipeline of `plan`.
@@ -25,10 +44,8 @@ pub fn identities(plan: &Plan) -> BTreeMap<String, Identity> {
     plan.pipelines
         .iter()
         .map(|p| {
-            let id = Identity {
-                definition: p.definition.clone(),
-                plugins: p.plugin_hashes(),
-            };
+            let sinks = p.wasm_sinks.iter().map(|s| &s.slot);
+            let id = Identity::of(&p.definition, &p.filters, sinks);
             (p.name.clone(), id)
         })
         .collect()
