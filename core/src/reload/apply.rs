@@ -349,10 +349,10 @@ impl Topology {
     /// The pipeline incarnation `generation` of `name` ended: forgotten if it is the
     /// running one (true), ignored if a reload already replaced it (false).
     pub(crate) fn ended(&mut self, name: &str, generation: u64) -> bool {
-        if !self
+        if self
             .running
             .get(name)
-            .is_some_and(|r| r.generation == generation)
+            .is_none_or(|r| r.generation != generation)
         {
             return false;
         }
