@@ -12,6 +12,7 @@ pub mod api;
 pub mod backoff;
 pub mod batch;
 pub mod checkpoint;
+pub mod component_id;
 pub mod config;
 pub mod daemon;
 pub mod data_dir;
@@ -32,3 +33,4 @@ pub mod wasm;
 pub mod watch;
 
 pub use batch::{AttrValue, Batch, BatchBuilder, EventRef};
+pub use component_id::{ComponentId, Role};

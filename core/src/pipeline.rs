@@ -17,6 +17,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::ComponentId;
+use crate::backoff::Backoff;
 use crate::batch::Batch;
 use crate::checkpoint::{CheckpointError, Ledger};
 use crate::config::CheckpointConfig;
@@ -26,7 +28,7 @@ use crate::metrics::Counters;
 use crate::plugin::{Sink, SinkContext, SinkWriter, Source, SourceContext};
 use crate::registry::{Component, PipelinePlan};
 use crate::status::ComponentStatus;
-use crate::supervisor::{self, Backoff, Outcome, Restarts};
+use crate::supervisor::{self, Outcome, Restarts};
 use crate::wasm::FilterChain;
 use crate::wasm::chain::Stage;
 
@@ -139,7 +141,7 @@ pub fn start(
         let source = source.component;
         let c = Arc::new(Counters::default());
         counters.push(ComponentStatus {
-            id: source.id.clone(),
+            id: source.id,
             kind: source.kind.clone(),
             counters: c.clone(),
         });
@@ -157,7 +159,7 @@ pub fn start(
         .map(|(i, slot)| {
             let c = Arc::new(Counters::default());
             counters.push(ComponentStatus {
-                id: format!("filters[{i}]"),
+                id: ComponentId::filter(i),
                 kind: slot.current().name.to_string(),
                 counters: c.clone(),
             });
@@ -183,7 +185,7 @@ pub fn start(
     for sink in plan.sinks {
         let c = Arc::new(Counters::default());
         counters.push(ComponentStatus {
-            id: sink.id.clone(),
+            id: sink.id,
             kind: sink.kind.clone(),
             counters: c.clone(),
         });
@@ -191,7 +193,7 @@ pub fn start(
         sink_inputs.push(stx);
         let ctx = SinkContext {
             pipeline: name.clone(),
-            component: sink.id.as_str().into(),
+            component: sink.id,
             counters: c,
             dead_letters: dead_letters.clone(),
         };
@@ -300,10 +302,10 @@ impl Run {
             let (stage, counters) = chain.interrupted();
             let counters = counters.clone();
             chain.reset();
-            let component = format!("filters[{stage}]");
+            let component = ComponentId::filter(stage);
             let why =
                 format!("the filter chain failed (a bug in logcatch, not in the plugin): {why}");
-            let delay = restarts.failed(&self.name, &component, &counters, began, &why);
+            let delay = restarts.failed(&self.name, component, &counters, began, &why);
             failures += 1;
             if self.env.once && failures >= ONCE_RESTARTS {
                 return Err(format!(
@@ -328,7 +330,7 @@ impl Run {
     ) {
         let ctx = SourceContext::new(
             self.name.clone(),
-            s.component.id.as_str().into(),
+            s.component.id,
             stop.clone(),
             self.env.once,
             self.batch,
@@ -338,11 +340,11 @@ impl Run {
             tx,
         );
         let (pipeline, stop) = (self.name.clone(), stop.clone());
-        let (id, kind) = (s.component.id.clone(), s.component.kind.clone());
+        let (id, kind) = (s.component.id, s.component.kind.clone());
         let (plugin, counters) = (s.component.plugin.clone(), s.counters.clone());
         tasks.spawn(async move {
             tracing::debug!(pipeline = %pipeline, component = %id, kind = %kind, "source starting");
-            supervisor::supervise(&pipeline, &id, &counters, &stop, || plugin.run(ctx.clone()))
+            supervisor::supervise(&pipeline, id, &counters, &stop, || plugin.run(ctx.clone()))
                 .await;
         });
     }
@@ -459,7 +461,7 @@ async fn deliver(sink: Component<dyn Sink>, mut rx: mpsc::Receiver<Arc<Batch>>, 
     let (pipeline, counters) = (&ctx.pipeline, &ctx.counters);
     let mut writer: Option<Box<dyn SinkWriter>> = None;
     let mut backoff = Backoff::new();
-    let id = sink.id.as_str();
+    let id = sink.id;
     while let Some(batch) = rx.recv().await {
         loop {
             let w = match &mut writer {
@@ -470,7 +472,7 @@ async fn deliver(sink: Component<dyn Sink>, mut rx: mpsc::Receiver<Arc<Batch>>, 
                         counters.state.set(ComponentState::Blocked);
                         counters.error(&format!("cannot open sink: {why}"));
                         let delay = backoff.step();
-                        tracing::warn!(pipeline = %pipeline, component = id, retry_in_ms = delay.as_millis() as u64, "cannot open sink: {why}");
+                        tracing::warn!(pipeline = %pipeline, component = %id, retry_in_ms = delay.as_millis() as u64, "cannot open sink: {why}");
                         tokio::time::sleep(delay).await;
                         continue;
                     }
@@ -497,7 +499,7 @@ async fn deliver(sink: Component<dyn Sink>, mut rx: mpsc::Receiver<Arc<Batch>>, 
             counters.state.set(ComponentState::Blocked);
             writer = None;
             let delay = backoff.step();
-            tracing::warn!(pipeline = %pipeline, component = id, events = batch.len(), retry_in_ms = delay.as_millis() as u64, "{why}; the batch is kept and retried");
+            tracing::warn!(pipeline = %pipeline, component = %id, events = batch.len(), retry_in_ms = delay.as_millis() as u64, "{why}; the batch is kept and retried");
             tokio::time::sleep(delay).await;
         }
     }
@@ -507,7 +509,7 @@ async fn deliver(sink: Component<dyn Sink>, mut rx: mpsc::Receiver<Arc<Batch>>, 
             Outcome::Failed(e) => e.to_string(),
             Outcome::Panicked(msg) => format!("panicked: {msg}"),
         };
-        tracing::warn!(pipeline = %pipeline, component = id, "closing sink failed: {why}");
+        tracing::warn!(pipeline = %pipeline, component = %id, "closing sink failed: {why}");
     }
 }
 

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::ComponentId;
 use crate::ack::Ack;
 use crate::batch::Batch;
 use crate::checkpoint::{Ledger, Mark};
@@ -55,8 +56,8 @@ pub trait Sink: Send + Sync + 'static {
 pub struct SinkContext {
     /// Pipeline name, for logs.
     pub pipeline: Arc<str>,
-    /// Component id (`sinks[0]`), for logs.
-    pub component: Arc<str>,
+    /// Which sink it is (`sinks[0]`), for logs.
+    pub component: ComponentId,
     /// This sink's counters (failed attempts, dead letters).
     pub counters: Arc<Counters>,
     /// The pipeline's dead-letter file, for events the destination refuses for good.
@@ -111,8 +112,8 @@ pub struct Closed;
 pub struct SourceContext {
     /// Pipeline name, for logs.
     pub pipeline: Arc<str>,
-    /// Component id (`sources[0]`), for logs.
-    pub component: Arc<str>,
+    /// Which source it is (`sources[0]`), for logs.
+    pub component: ComponentId,
     /// Fires when the source must stop (send what it holds, then return).
     pub shutdown: CancellationToken,
     /// `--once`: read to the current end, then return `Ok`.
@@ -132,7 +133,7 @@ impl SourceContext {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         pipeline: Arc<str>,
-        component: Arc<str>,
+        component: ComponentId,
         shutdown: CancellationToken,
         once: bool,
         batch: BatchConfig,

@@ -16,6 +16,7 @@ use crate::wasm::allow::AllowedHost;
 use crate::wasm::{
     FilterWorld, OnError, PluginSpec, SinkWorld, WasmFilter, WasmSink, WasmSinkPlugin,
 };
+use crate::{ComponentId, Role};
 
 /// Builds a plugin of kind `T` from its options.
 pub type Factory<T> = fn(&Options<'_>) -> Result<Arc<T>, OptionsError>;
@@ -33,8 +34,8 @@ pub struct Registry {
 
 /// A component ready to run, with the names logs use for it.
 pub struct Component<T: ?Sized> {
-    /// Position in the pipeline, e.g. `sources[0]`.
-    pub id: String,
+    /// Its place in the pipeline, e.g. `sources[0]`.
+    pub id: ComponentId,
     /// Its `type:`.
     pub kind: String,
     /// The built plugin.
@@ -53,8 +54,8 @@ pub struct SourcePlan {
 /// A WebAssembly sink of a pipeline, kept by the daemon to swap new versions of its file in.
 #[derive(Clone)]
 pub struct WasmSinkPlan {
-    /// Its position in the pipeline, e.g. `sinks[1]`.
-    pub id: String,
+    /// Its place in the pipeline, e.g. `sinks[1]`.
+    pub id: ComponentId,
     /// The version its writers run.
     pub slot: Arc<Slot<SinkWorld>>,
 }
@@ -136,7 +137,7 @@ impl Registry {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, c)| {
-                    let id = format!("sources[{i}]");
+                    let id = ComponentId::source(i);
                     let component = build_one(loaded, name, id, c, &self.sources, &mut errors)?;
                     Some(SourcePlan {
                         component,
@@ -187,7 +188,7 @@ impl Registry {
     ) -> (Vec<Component<dyn Sink>>, Vec<WasmSinkPlan>) {
         let (mut built, mut wasm) = (Vec::new(), Vec::new());
         for (i, c) in sinks.iter().enumerate() {
-            let id = format!("sinks[{i}]");
+            let id = ComponentId::sink(i);
             let sink = match (&c.kind, &c.wasm) {
                 (Some(kind), None) => {
                     let native = ComponentConfig {
@@ -203,7 +204,7 @@ impl Registry {
                         |slot| {
                             let kind = format!("wasm:{}", slot.current().name);
                             wasm.push(WasmSinkPlan {
-                                id: id.clone(),
+                                id,
                                 slot: slot.clone(),
                             });
                             Component {
@@ -349,7 +350,7 @@ fn load_filters(
 fn build_one<T: ?Sized>(
     loaded: &Loaded,
     pipeline: &str,
-    id: String,
+    id: ComponentId,
     c: &ComponentConfig,
     factories: &BTreeMap<&'static str, Factory<T>>,
     errors: &mut Vec<ConfigError>,
@@ -357,15 +358,14 @@ fn build_one<T: ?Sized>(
     let at = format!("pipelines.{pipeline}.{id}");
     let Some(factory) = factories.get(c.kind.as_str()) else {
         let known: Vec<_> = factories.keys().copied().collect();
-        let section = id.split('[').next().unwrap_or("sources");
         errors.push(loaded.error_at(
             &format!("{at}.type"),
             format!(
                 "unknown {} type `{}`, expected one of {}{}",
-                &section[..section.len() - 1],
+                id.role.as_str(),
                 c.kind,
                 known.join(", "),
-                if section == "sinks" {
+                if id.role == Role::Sink {
                     " (or `wasm:` for a WebAssembly sink)"
                 } else {
                     ""

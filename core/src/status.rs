@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
+use crate::ComponentId;
 use crate::checkpoint::Ledger;
 use crate::health::ComponentState;
 use crate::metrics::Counters;
@@ -117,25 +118,12 @@ pub struct PipelineStatus {
 /// One component of a pipeline.
 #[derive(Debug, Clone)]
 pub struct ComponentStatus {
-    /// Its id in the pipeline: `sources[0]`, `filters[1]`, `sinks[0]`.
-    pub id: String,
+    /// Its place in the pipeline: `sources[0]`, `filters[1]`, `sinks[0]`.
+    pub id: ComponentId,
     /// Its type (`file`, `stdout`, ...) or, for a filter, the plugin's name.
     pub kind: String,
     /// Its live counters.
     pub counters: Arc<Counters>,
-}
-
-impl ComponentStatus {
-    /// `source`, `filter` or `sink`, from the id.
-    pub fn role(&self) -> &'static str {
-        if self.id.starts_with("sources") {
-            "source"
-        } else if self.id.starts_with("filters") {
-            "filter"
-        } else {
-            "sink"
-        }
-    }
 }
 
 impl PipelineStatus {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::ComponentId;
 use crate::health::ComponentState;
 use crate::metrics::Counters;
 use crate::plugin::PluginError;
@@ -73,7 +74,7 @@ impl Restarts {
     pub fn failed(
         &mut self,
         pipeline: &str,
-        component: &str,
+        component: ComponentId,
         counters: &Counters,
         began: Instant,
         why: &str,
@@ -90,7 +91,7 @@ impl Restarts {
             counters.state.set(ComponentState::Failed);
             tracing::error!(
                 pipeline,
-                component,
+                component = %component,
                 restarts_in_window = self.recent.len(),
                 retry_in_ms = delay.as_millis() as u64,
                 "{why}; restarting too often, component marked failed and retried slowly"
@@ -99,7 +100,7 @@ impl Restarts {
             counters.state.set(ComponentState::Restarting);
             tracing::error!(
                 pipeline,
-                component,
+                component = %component,
                 retry_in_ms = delay.as_millis() as u64,
                 "{why}; restarting from its last checkpoint"
             );
@@ -127,7 +128,7 @@ impl Restarts {
 /// or a panic with backoff. `pipeline`/`component` name it in logs.
 pub async fn supervise<F, Fut>(
     pipeline: &str,
-    component: &str,
+    component: ComponentId,
     counters: &Counters,
     shutdown: &CancellationToken,
     mut start: F,
@@ -146,7 +147,7 @@ pub async fn supervise<F, Fut>(
         if shutdown.is_cancelled() {
             tracing::warn!(
                 pipeline,
-                component,
+                component = %component,
                 "{why} (while shutting down; not restarted)"
             );
             return;
@@ -170,7 +171,7 @@ mod tests {
         let counters = Counters::default();
         supervise(
             "p",
-            "sources[0]",
+            ComponentId::source(0),
             &counters,
             &CancellationToken::new(),
             || async {
@@ -192,7 +193,7 @@ mod tests {
         let counters = Counters::default();
         let mut r = Restarts::new();
         for _ in 0..=INTENSITY {
-            let _ = r.failed("p", "c", &counters, Instant::now(), "boom");
+            let _ = r.failed("p", ComponentId::sink(0), &counters, Instant::now(), "boom");
         }
         assert_eq!(counters.state.get(), ComponentState::Failed);
         // A short incarnation keeps the mark; one that lasts clears it while it runs.

@@ -201,13 +201,13 @@ impl ComponentDoc {
     /// Maps a snapshot by role: a source's and a sink's `events`/`bytes` are both what went
     /// in and what came out (they drop nothing); a filter counts its input separately.
     pub fn new(c: &ComponentStatus, s: &Snapshot) -> ComponentDoc {
-        let role = c.role();
+        let role = c.id.role.as_str();
         let (events_in, bytes_in, events_dropped, bytes_dropped) = match role {
             "filter" => (s.events_in, s.bytes_in, s.dropped, s.bytes_dropped),
             _ => (s.events, s.bytes, 0, 0),
         };
         ComponentDoc {
-            id: c.id.clone(),
+            id: c.id.to_string(),
             role,
             kind: c.kind.clone(),
             state: c.counters.state.get().as_str(),
@@ -249,14 +249,15 @@ pub(crate) mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::ComponentId;
     use crate::checkpoint::{Ledger, Mark};
     use crate::metrics::Counters;
     use crate::status::{PipelineState, Status};
 
     /// A component with the given id and kind and fresh counters.
-    fn component(id: &str, kind: &str) -> ComponentStatus {
+    fn component(id: ComponentId, kind: &str) -> ComponentStatus {
         ComponentStatus {
-            id: id.into(),
+            id,
             kind: kind.into(),
             counters: Arc::new(Counters::default()),
         }
@@ -270,12 +271,12 @@ pub(crate) mod tests {
         let status = Status::new(Some(PathBuf::from("/etc/logcatch/logcatch.yaml")));
         let set = |c: &std::sync::atomic::AtomicU64, v| c.store(v, Ordering::Relaxed);
 
-        let source = component("sources[0]", "file");
+        let source = component(ComponentId::source(0), "file");
         set(&source.counters.events, 100);
         set(&source.counters.bytes, 5000);
         set(&source.counters.restarts, 2);
 
-        let filter = component("filters[0]", "drop_debug");
+        let filter = component(ComponentId::filter(0), "drop_debug");
         set(&filter.counters.events_in, 100);
         set(&filter.counters.bytes_in, 5000);
         set(&filter.counters.events, 60);
@@ -286,7 +287,7 @@ pub(crate) mod tests {
         set(&filter.counters.dead_lettered, 1);
         set(&filter.counters.call_ns, 1_500_000_000);
 
-        let sink = component("sinks[0]", "stdout");
+        let sink = component(ComponentId::sink(0), "stdout");
         set(&sink.counters.events, 59);
         set(&sink.counters.bytes, 2950);
         set(&sink.counters.errors, 4);

@@ -17,6 +17,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::pipelines::ComponentDoc;
+use crate::ComponentId;
 use crate::metrics::Counters;
 use crate::status::Status;
 
@@ -79,9 +80,11 @@ impl Scrape {
         for (name, p) in &state.pipelines {
             scrape.pipelines.push((name.clone(), p.shown_state()));
             for (i, ledger) in p.ledgers.iter().enumerate() {
-                scrape
-                    .lags
-                    .push((name.clone(), format!("sources[{i}]"), ledger.lag()));
+                scrape.lags.push((
+                    name.clone(),
+                    ComponentId::source(i).to_string(),
+                    ledger.lag(),
+                ));
             }
             for c in &p.components {
                 scrape.components.push(ComponentRow {

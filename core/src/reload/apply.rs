@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::diff::{self, Identity};
 use super::swap::Slot;
+use crate::ComponentId;
 use crate::checkpoint::{CheckpointError, Ledger};
 use crate::config::PipelineConfig;
 use crate::pipeline::{self, RunEnv, RunningPipeline};
@@ -36,7 +37,7 @@ pub(crate) struct Running {
     /// Its filters' plugins, in order, in the slots new versions are swapped into.
     pub(crate) filters: Vec<Arc<Slot<FilterWorld>>>,
     /// Its WebAssembly sinks (id, slot), in order.
-    pub(crate) sinks: Vec<(String, Arc<Slot<SinkWorld>>)>,
+    pub(crate) sinks: Vec<(ComponentId, Arc<Slot<SinkWorld>>)>,
     /// Distinguishes incarnations of one name in [`Ended`] messages.
     pub(crate) generation: u64,
 }
@@ -241,7 +242,7 @@ impl Topology {
         let wasm_sinks = p
             .wasm_sinks
             .iter()
-            .map(|s| (s.id.clone(), s.slot.clone()))
+            .map(|s| (s.id, s.slot.clone()))
             .collect();
         let (sources, sinks) = (p.sources.len(), p.sinks.len());
         let stop = self.shutdown.child_token();

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::apply::{Running, Topology};
+use crate::ComponentId;
 use crate::status::Status;
 use crate::wasm::WasmError;
 use crate::wasm::plugin::Plugin;
@@ -107,17 +108,17 @@ impl Topology {
         let mut sinks = Vec::new();
         for (name, r) in &self.running {
             for (i, slot) in r.filters.iter().enumerate() {
-                filters.push((name.clone(), format!("filters[{i}]"), slot.clone()));
+                filters.push((name.clone(), ComponentId::filter(i), slot.clone()));
             }
             for (id, slot) in &r.sinks {
-                sinks.push((name.clone(), id.clone(), slot.clone()));
+                sinks.push((name.clone(), *id, slot.clone()));
             }
         }
         for (name, component, slot) in filters {
-            self.swap_in(path, &name, &component, &slot).await;
+            self.swap_in(path, &name, component, &slot).await;
         }
         for (name, component, slot) in sinks {
-            self.swap_in(path, &name, &component, &slot).await;
+            self.swap_in(path, &name, component, &slot).await;
         }
     }
 
@@ -128,7 +129,7 @@ impl Topology {
         &mut self,
         path: &Path,
         name: &str,
-        component: &str,
+        component: ComponentId,
         slot: &Arc<Slot<W>>,
     ) {
         let old = slot.current();
@@ -152,7 +153,7 @@ impl Topology {
 
     /// A new version of `component` of pipeline `name` is handed over: counted, recorded for
     /// the API and logged.
-    fn swap_handed_over(&self, name: &str, component: &str, path: &Path, cached: bool) {
+    fn swap_handed_over(&self, name: &str, component: ComponentId, path: &Path, cached: bool) {
         Status::count(&self.status.swaps_applied);
         if let Some(p) = self.status.write().pipelines.get_mut(name) {
             p.last_reload = Some(SystemTime::now());
@@ -162,7 +163,7 @@ impl Topology {
 
     /// A new version of `component` of pipeline `name` could not be loaded: counted,
     /// recorded as the pipeline's last error and logged; the running version stays.
-    fn swap_failed(&self, name: &str, component: &str, path: &Path, cause: &str) {
+    fn swap_failed(&self, name: &str, component: ComponentId, path: &Path, cause: &str) {
         Status::count(&self.status.swaps_failed);
         let why = format!("plugin swap failed, the running version stays: {cause}");
         tracing::error!(pipeline = %name, component = %component, path = %path.display(), "{why}");

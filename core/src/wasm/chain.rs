@@ -14,6 +14,7 @@ use super::isolate::{Bound, Failure, Output, isolate};
 use super::plugin::{CallError, Instance, Plugin};
 use super::wire::Verdict;
 use super::world::FilterWorld;
+use crate::ComponentId;
 use crate::ack::Ack;
 use crate::batch::Batch;
 use crate::config::BatchConfig;
@@ -310,7 +311,7 @@ impl FilterChain {
                 stage.instance = None;
                 let plugin = stage.plugin.plugin();
                 tracing::info!(
-                    pipeline = %self.pipeline, component = %format!("filters[{i}]"),
+                    pipeline = %self.pipeline, component = %ComponentId::filter(i),
                     plugin = %plugin.name, path = %plugin.path.display(),
                     hash = format_args!("{:016x}", plugin.hash),
                     "plugin swapped in at a batch boundary"

@@ -79,7 +79,7 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Sink>, OptionsError> {
 impl Sink for NatsSink {
     async fn open(&self, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>, PluginError> {
         let s = &self.settings;
-        let client = s.connect.connect(&ctx.pipeline, &ctx.component).await?;
+        let client = s.connect.connect(&ctx.pipeline, ctx.component).await?;
         if let Some(stream) = &s.stream {
             let js = jetstream::ContextBuilder::new()
                 .timeout(s.timeout)

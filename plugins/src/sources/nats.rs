@@ -17,6 +17,7 @@ use async_nats::Subject;
 use async_nats::jetstream::{self, consumer::pull};
 use async_trait::async_trait;
 use futures::StreamExt;
+use logcatch_core::ComponentId;
 use logcatch_core::ack::Ack;
 use logcatch_core::backoff::Backoff;
 use logcatch_core::batch::BatchBuilder;
@@ -63,7 +64,7 @@ impl Source for NatsSource {
         if ctx.once && consumer.cached_info().num_pending == 0 {
             return Ok(());
         }
-        let acks = spawn_acker(client, ctx.pipeline.clone(), ctx.component.clone());
+        let acks = spawn_acker(client, ctx.pipeline.clone(), ctx.component);
         let max_events = ctx.batch.max_events.max(1);
         // A pull request is one round trip during which the server delivers nothing more to
         // this consumer: asking for a few batches at a time keeps the server busy (measured:
@@ -191,7 +192,7 @@ impl NatsSource {
         let s = &self.settings;
         let client = s
             .connect
-            .connect(&ctx.pipeline, &ctx.component)
+            .connect(&ctx.pipeline, ctx.component)
             .await
             .map_err(|e| Retry(e.to_string()))?;
         let js = jetstream::new(client.clone());
@@ -255,7 +256,7 @@ use Failure::{Fatal, Retry};
 fn spawn_acker(
     client: async_nats::Client,
     pipeline: Arc<str>,
-    component: Arc<str>,
+    component: ComponentId,
 ) -> mpsc::UnboundedSender<Vec<Subject>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Subject>>();
     tokio::spawn(async move {

@@ -2,6 +2,7 @@
 //! credentials (user and password, a token, or a `.creds` file), checked when the config is
 //! loaded. Secrets are never logged.
 
+use logcatch_core::ComponentId;
 use logcatch_core::config::Secret;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -127,7 +128,7 @@ impl Connect {
     pub async fn connect(
         &self,
         pipeline: &Arc<str>,
-        component: &Arc<str>,
+        component: ComponentId,
     ) -> Result<async_nats::Client, PluginError> {
         let mut options = async_nats::ConnectOptions::new()
             .name(format!("logcatch {pipeline} {component}"))
@@ -141,9 +142,9 @@ impl Connect {
                 PluginError::new(format!("cannot read creds file {}: {e}", path.display()))
             })?,
         };
-        let (p, c) = (pipeline.clone(), component.clone());
+        let (p, c) = (pipeline.clone(), component);
         options = options.event_callback(move |event| {
-            let (p, c) = (p.clone(), c.clone());
+            let p = p.clone();
             async move {
                 match event {
                     async_nats::Event::Connected => {
