@@ -1,48 +1,145 @@
 //! Counters per pipeline component: what went in, out, was split, replaced or retried.
-//! Lock-free, updated once per batch; read for the logs and by the admin API (`/metrics`).
+//! Lock-free, updated once per batch; read for the logs and by the admin API.
+//!
+//! The counters are declared once, in [`counters!`]: each with its help text, the roles
+//! that count it and how `/metrics` exports it. [`COUNTERS`] lists them, and `/pipelines`
+//! and `/metrics` walk that list, so a new counter reaches both with one edit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Counters of one component (a source or a sink).
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Events emitted (sources) or delivered (sinks).
-    pub events: AtomicU64,
+use crate::Role;
+
+/// Which components a counter applies to (the API shows it only for those).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every component.
+    All,
+    /// Sources.
+    Sources,
+    /// Filters.
+    Filters,
+    /// Filters and sinks.
+    FiltersAndSinks,
+    /// Plugins: filters and WebAssembly sinks (`kind` starting with `wasm:`).
+    Plugins,
+}
+
+impl Scope {
+    /// Whether a component of `role` and `kind` counts it.
+    pub fn applies(self, role: Role, kind: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Sources => role == Role::Source,
+            Scope::Filters => role == Role::Filter,
+            Scope::FiltersAndSinks => role != Role::Source,
+            Scope::Plugins => {
+                role == Role::Filter || (role == Role::Sink && kind.starts_with("wasm:"))
+            }
+        }
+    }
+}
+
+/// How `/metrics` exports a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    /// Through the flow families (`logcatch_events_in`, `_out`, `_dropped` and the same for
+    /// bytes), which map it by role.
+    Flow,
+    /// As its own counter family of this name (without `_total`).
+    Count(&'static str),
+    /// Nanoseconds, as a counter family of seconds of this name.
+    Seconds(&'static str),
+}
+
+/// One counter as the exporters see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Counter {
+    /// Its field name: the key in `/pipelines` and in the stop log line.
+    pub key: &'static str,
+    /// What it counts.
+    pub help: &'static str,
+    /// Which components count it.
+    pub scope: Scope,
+    /// How `/metrics` exports it.
+    pub export: Export,
+    /// Its value in a snapshot.
+    pub get: fn(&Snapshot) -> u64,
+}
+
+/// Declares the counters: the atomic [`Counters`], the plain [`Snapshot`] and the
+/// [`COUNTERS`] list, from one entry each.
+macro_rules! counters {
+    ($( #[doc = $doc:literal] $name:ident: $scope:expr, $export:expr; )*) => {
+        /// Counters of one component (a source, a filter or a sink).
+        #[derive(Debug, Default)]
+        pub struct Counters {
+            $( #[doc = $doc] pub $name: AtomicU64, )*
+            /// Time from a batch's cut at its source to its delivery (sinks).
+            pub latency: Histogram,
+            /// The component's last error and when it happened (written only on errors).
+            pub last_error: std::sync::Mutex<Option<(std::time::SystemTime, String)>>,
+            /// Its state: running, blocked, restarting or failed.
+            pub state: crate::health::StateCell,
+        }
+
+        /// A plain copy of [`Counters`] at one moment.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct Snapshot {
+            $( #[doc = $doc] pub $name: u64, )*
+        }
+
+        impl Counters {
+            /// Reads every counter.
+            pub fn snapshot(&self) -> Snapshot {
+                Snapshot { $( $name: self.$name.load(Ordering::Relaxed), )* }
+            }
+        }
+
+        /// Every counter, in declaration order.
+        pub const COUNTERS: &[Counter] = &[
+            $( Counter {
+                key: stringify!($name),
+                help: $doc.trim_ascii(),
+                scope: $scope,
+                export: $export,
+                get: |s| s.$name,
+            }, )*
+        ];
+    };
+}
+
+counters! {
+    /// Events emitted (sources, filters) or delivered (sinks).
+    events: Scope::All, Export::Flow;
     /// Message bytes emitted or delivered.
-    pub bytes: AtomicU64,
+    bytes: Scope::All, Export::Flow;
     /// Batches emitted or delivered.
-    pub batches: AtomicU64,
+    batches: Scope::All, Export::Count("logcatch_batches");
     /// Failed attempts (each retried).
-    pub errors: AtomicU64,
+    errors: Scope::All, Export::Count("logcatch_component_errors");
     /// Restarts after a panic or an error.
-    pub restarts: AtomicU64,
+    restarts: Scope::All, Export::Count("logcatch_component_restarts");
     /// Lines longer than the limit, split into several events.
-    pub lines_split: AtomicU64,
+    lines_split: Scope::Sources, Export::Count("logcatch_lines_split");
     /// Lines whose invalid UTF-8 was replaced with U+FFFD.
-    pub invalid_utf8: AtomicU64,
+    invalid_utf8: Scope::Sources, Export::Count("logcatch_invalid_utf8");
     /// Files that went away (deleted or rotated out) and were read to their end.
-    pub files_closed: AtomicU64,
+    files_closed: Scope::Sources, Export::Count("logcatch_files_closed");
     /// Events received (filters).
-    pub events_in: AtomicU64,
+    events_in: Scope::Filters, Export::Flow;
     /// Message bytes received (filters).
-    pub bytes_in: AtomicU64,
+    bytes_in: Scope::Filters, Export::Flow;
     /// Events a filter dropped (its choice, or a failure under `on_error: drop`).
-    pub dropped: AtomicU64,
-    /// Events written to the dead-letter file.
-    pub dead_lettered: AtomicU64,
-    /// Calls that trapped or hit a limit.
-    pub traps: AtomicU64,
-    /// Nanoseconds spent in plugin calls.
-    pub call_ns: AtomicU64,
+    dropped: Scope::Filters, Export::Flow;
     /// Message bytes a filter dropped.
-    pub bytes_dropped: AtomicU64,
-    /// Time from a batch's cut at its source to its delivery (sinks).
-    pub latency: Histogram,
-    /// The component's last error and when it happened (written only on errors).
-    pub last_error: std::sync::Mutex<Option<(std::time::SystemTime, String)>>,
-    /// Its state: running, blocked, restarting or failed.
-    pub state: crate::health::StateCell,
+    bytes_dropped: Scope::Filters, Export::Flow;
+    /// Events written to the dead-letter file.
+    dead_lettered: Scope::FiltersAndSinks, Export::Count("logcatch_dead_lettered");
+    /// Plugin calls that trapped or hit a limit.
+    traps: Scope::Plugins, Export::Count("logcatch_plugin_traps");
+    /// Nanoseconds spent in plugin calls.
+    call_ns: Scope::Plugins, Export::Seconds("logcatch_plugin_call_seconds");
 }
 
 /// Upper bounds of the [`Histogram`] buckets, in seconds: 1 ms to 10 s (batches linger a few
@@ -88,41 +185,6 @@ impl Histogram {
     }
 }
 
-/// A plain copy of [`Counters`] at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// See [`Counters::events`].
-    pub events: u64,
-    /// See [`Counters::bytes`].
-    pub bytes: u64,
-    /// See [`Counters::batches`].
-    pub batches: u64,
-    /// See [`Counters::errors`].
-    pub errors: u64,
-    /// See [`Counters::restarts`].
-    pub restarts: u64,
-    /// See [`Counters::lines_split`].
-    pub lines_split: u64,
-    /// See [`Counters::invalid_utf8`].
-    pub invalid_utf8: u64,
-    /// See [`Counters::files_closed`].
-    pub files_closed: u64,
-    /// See [`Counters::events_in`].
-    pub events_in: u64,
-    /// See [`Counters::bytes_in`].
-    pub bytes_in: u64,
-    /// See [`Counters::dropped`].
-    pub dropped: u64,
-    /// See [`Counters::dead_lettered`].
-    pub dead_lettered: u64,
-    /// See [`Counters::traps`].
-    pub traps: u64,
-    /// See [`Counters::call_ns`].
-    pub call_ns: u64,
-    /// See [`Counters::bytes_dropped`].
-    pub bytes_dropped: u64,
-}
-
 impl Counters {
     /// Adds `n` to `counter`.
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -150,33 +212,39 @@ impl Counters {
         Self::add(&self.events, events as u64);
         Self::add(&self.bytes, bytes);
     }
-
-    /// Reads every counter.
-    pub fn snapshot(&self) -> Snapshot {
-        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        Snapshot {
-            events: r(&self.events),
-            bytes: r(&self.bytes),
-            batches: r(&self.batches),
-            errors: r(&self.errors),
-            restarts: r(&self.restarts),
-            lines_split: r(&self.lines_split),
-            invalid_utf8: r(&self.invalid_utf8),
-            files_closed: r(&self.files_closed),
-            events_in: r(&self.events_in),
-            bytes_in: r(&self.bytes_in),
-            dropped: r(&self.dropped),
-            dead_lettered: r(&self.dead_lettered),
-            traps: r(&self.traps),
-            call_ns: r(&self.call_ns),
-            bytes_dropped: r(&self.bytes_dropped),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_counter_is_listed_once_with_its_help() {
+        let keys: Vec<_> = COUNTERS.iter().map(|c| c.key).collect();
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "{keys:?}");
+        assert!(
+            COUNTERS
+                .iter()
+                .all(|c| !c.help.is_empty() && !c.help.starts_with(' '))
+        );
+        let c = Counters::default();
+        Counters::add(&c.files_closed, 3);
+        let files_closed = COUNTERS.iter().find(|c| c.key == "files_closed").unwrap();
+        assert_eq!((files_closed.get)(&c.snapshot()), 3);
+    }
+
+    #[test]
+    fn plugin_counters_apply_to_filters_and_wasm_sinks_only() {
+        assert!(Scope::Plugins.applies(Role::Filter, "drop_debug"));
+        assert!(Scope::Plugins.applies(Role::Sink, "wasm:my_sink"));
+        assert!(!Scope::Plugins.applies(Role::Sink, "http"));
+        assert!(!Scope::Plugins.applies(Role::Source, "file"));
+        assert!(Scope::Sources.applies(Role::Source, "file"));
+        assert!(!Scope::FiltersAndSinks.applies(Role::Source, "file"));
+    }
 
     #[test]
     fn histogram_is_cumulative_with_an_overflow_bucket() {

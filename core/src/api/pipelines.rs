@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::metrics::Snapshot;
+use crate::Role;
+use crate::metrics::{COUNTERS, Snapshot};
 use crate::status::{
     Changes, ComponentStatus, PipelineStatus, ReloadOutcome, ReloadRecord, State, Status,
 };
@@ -124,6 +125,8 @@ pub struct ComponentDoc {
     pub traps: u64,
     /// Time spent in plugin calls, in seconds.
     pub call_seconds: f64,
+    /// Every counter that applies to its role, by name ([`crate::metrics::COUNTERS`]).
+    pub counters: BTreeMap<&'static str, u64>,
 }
 
 impl PipelinesDoc {
@@ -201,9 +204,10 @@ impl ComponentDoc {
     /// Maps a snapshot by role: a source's and a sink's `events`/`bytes` are both what went
     /// in and what came out (they drop nothing); a filter counts its input separately.
     pub fn new(c: &ComponentStatus, s: &Snapshot) -> ComponentDoc {
-        let role = c.id.role.as_str();
-        let (events_in, bytes_in, events_dropped, bytes_dropped) = match role {
-            "filter" => (s.events_in, s.bytes_in, s.dropped, s.bytes_dropped),
+        let (c_role, c_kind) = (c.id.role, c.kind.as_str());
+        let role = c_role.as_str();
+        let (events_in, bytes_in, events_dropped, bytes_dropped) = match c_role {
+            Role::Filter => (s.events_in, s.bytes_in, s.dropped, s.bytes_dropped),
             _ => (s.events, s.bytes, 0, 0),
         };
         ComponentDoc {
@@ -222,6 +226,11 @@ impl ComponentDoc {
             restarts: s.restarts,
             traps: s.traps,
             call_seconds: Duration::from_nanos(s.call_ns).as_secs_f64(),
+            counters: COUNTERS
+                .iter()
+                .filter(|c| c.scope.applies(c_role, c_kind))
+                .map(|c| (c.key, (c.get)(s)))
+                .collect(),
         }
     }
 }
@@ -275,6 +284,8 @@ pub(crate) mod tests {
         set(&source.counters.events, 100);
         set(&source.counters.bytes, 5000);
         set(&source.counters.restarts, 2);
+        set(&source.counters.batches, 4);
+        set(&source.counters.files_closed, 7);
 
         let filter = component(ComponentId::filter(0), "drop_debug");
         set(&filter.counters.events_in, 100);
@@ -362,7 +373,11 @@ pub(crate) mod tests {
                 "id": "sources[0]", "role": "source", "kind": "file", "state": "running",
                 "events_in": 100, "events_out": 100, "events_dropped": 0,
                 "bytes_in": 5000, "bytes_out": 5000, "bytes_dropped": 0,
-                "dead_lettered": 0, "errors": 0, "restarts": 2, "traps": 0, "call_seconds": 0.0
+                "dead_lettered": 0, "errors": 0, "restarts": 2, "traps": 0, "call_seconds": 0.0,
+                "counters": {
+                    "events": 100, "bytes": 5000, "batches": 4, "errors": 0, "restarts": 2,
+                    "lines_split": 0, "invalid_utf8": 0, "files_closed": 7
+                }
             })
         );
         assert_eq!(
@@ -371,7 +386,12 @@ pub(crate) mod tests {
                 "id": "filters[0]", "role": "filter", "kind": "drop_debug", "state": "running",
                 "events_in": 100, "events_out": 60, "events_dropped": 40,
                 "bytes_in": 5000, "bytes_out": 3000, "bytes_dropped": 2000,
-                "dead_lettered": 1, "errors": 0, "restarts": 0, "traps": 3, "call_seconds": 1.5
+                "dead_lettered": 1, "errors": 0, "restarts": 0, "traps": 3, "call_seconds": 1.5,
+                "counters": {
+                    "events": 60, "bytes": 3000, "batches": 0, "errors": 0, "restarts": 0,
+                    "events_in": 100, "bytes_in": 5000, "dropped": 40, "bytes_dropped": 2000,
+                    "dead_lettered": 1, "traps": 3, "call_ns": 1_500_000_000u64
+                }
             })
         );
         assert_eq!(
@@ -380,7 +400,11 @@ pub(crate) mod tests {
                 "id": "sinks[0]", "role": "sink", "kind": "stdout", "state": "running",
                 "events_in": 59, "events_out": 59, "events_dropped": 0,
                 "bytes_in": 2950, "bytes_out": 2950, "bytes_dropped": 0,
-                "dead_lettered": 0, "errors": 4, "restarts": 0, "traps": 0, "call_seconds": 0.0
+                "dead_lettered": 0, "errors": 4, "restarts": 0, "traps": 0, "call_seconds": 0.0,
+                "counters": {
+                    "events": 59, "bytes": 2950, "batches": 0, "errors": 4, "restarts": 0,
+                    "dead_lettered": 0
+                }
             })
         );
     }

@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 
 use super::pipelines::ComponentDoc;
 use crate::ComponentId;
-use crate::metrics::Counters;
+use crate::metrics::{COUNTERS, Counters, Export};
 use crate::status::Status;
 
 /// The `Content-Type` of the exposition: Prometheus text format 0.0.4.
@@ -98,11 +98,12 @@ impl Scrape {
     }
 }
 
-/// A counter family over components: its name (without `_total`), help and value.
-type ComponentCounter = (&'static str, &'static str, fn(&ComponentDoc) -> u64);
+/// A flow family over components: its name (without `_total`), help and value. The flow
+/// counters ([`Export::Flow`]) are exported only through these, mapped by role.
+type FlowFamily = (&'static str, &'static str, fn(&ComponentDoc) -> u64);
 
-/// Counters every component has.
-const COMPONENT_COUNTERS: [ComponentCounter; 9] = [
+/// What went in, out and was dropped, for every component.
+const FLOW_FAMILIES: [FlowFamily; 6] = [
     ("logcatch_events_in", "Events received.", |d| d.events_in),
     (
         "logcatch_events_out",
@@ -125,21 +126,6 @@ const COMPONENT_COUNTERS: [ComponentCounter; 9] = [
         "Message bytes a filter dropped.",
         |d| d.bytes_dropped,
     ),
-    (
-        "logcatch_dead_lettered",
-        "Events written to the dead-letter file.",
-        |d| d.dead_lettered,
-    ),
-    (
-        "logcatch_component_errors",
-        "Failed attempts (each retried).",
-        |d| d.errors,
-    ),
-    (
-        "logcatch_component_restarts",
-        "Restarts after a panic or an error.",
-        |d| d.restarts,
-    ),
 ];
 
 impl Collector for StatusCollector {
@@ -151,33 +137,37 @@ impl Collector for StatusCollector {
     }
 }
 
-/// The per-component families: counters, plugin counters for filters, latency for sinks.
+/// The per-component families: the flow families, every other counter of [`COUNTERS`] for
+/// the components it applies to, latency for sinks.
 fn encode_components(e: &mut DescriptorEncoder, scrape: &Scrape) -> Result<(), std::fmt::Error> {
     let rows = &scrape.components;
-    for (name, help, value) in COMPONENT_COUNTERS {
+    for (name, help, value) in FLOW_FAMILIES {
         let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
         for row in rows {
             counter(&mut family, &labels(row), &value(&row.doc))?;
         }
     }
-    let filters: Vec<&ComponentRow> = rows.iter().filter(|r| r.doc.role == "filter").collect();
-    let mut family = e.encode_descriptor(
-        "logcatch_plugin_call_seconds",
-        "Time spent in plugin calls, in seconds.",
-        None,
-        MetricType::Counter,
-    )?;
-    for row in &filters {
-        counter(&mut family, &labels(row), &row.doc.call_seconds)?;
-    }
-    let mut family = e.encode_descriptor(
-        "logcatch_plugin_traps",
-        "Plugin calls that trapped or hit a limit.",
-        None,
-        MetricType::Counter,
-    )?;
-    for row in &filters {
-        counter(&mut family, &labels(row), &row.doc.traps)?;
+    for c in COUNTERS {
+        let (name, seconds) = match c.export {
+            Export::Flow => continue,
+            Export::Count(name) => (name, false),
+            Export::Seconds(name) => (name, true),
+        };
+        let mut family = e.encode_descriptor(name, c.help, None, MetricType::Counter)?;
+        for row in rows {
+            let Some(&n) = row.doc.counters.get(c.key) else {
+                continue;
+            };
+            if seconds {
+                counter(
+                    &mut family,
+                    &labels(row),
+                    &Duration::from_nanos(n).as_secs_f64(),
+                )?;
+            } else {
+                counter(&mut family, &labels(row), &n)?;
+            }
+        }
     }
     let mut family = e.encode_descriptor(
         "logcatch_batch_latency_seconds",
@@ -308,6 +298,7 @@ fn per_bucket(counters: &Counters) -> (Vec<(f64, u64)>, u64, f64) {
 mod tests {
     use super::*;
     use crate::api::pipelines::tests::sample_status;
+    use crate::status::ComponentStatus;
 
     /// The sample lines of `family` (exact name, then `{` or a space).
     fn samples<'a>(text: &'a str, family: &str) -> Vec<&'a str> {
@@ -342,6 +333,10 @@ mod tests {
             ("logcatch_dead_lettered_total", "counter"),
             ("logcatch_component_errors_total", "counter"),
             ("logcatch_component_restarts_total", "counter"),
+            ("logcatch_batches_total", "counter"),
+            ("logcatch_lines_split_total", "counter"),
+            ("logcatch_invalid_utf8_total", "counter"),
+            ("logcatch_files_closed_total", "counter"),
             ("logcatch_plugin_call_seconds_total", "counter"),
             ("logcatch_plugin_traps_total", "counter"),
             ("logcatch_batch_latency_seconds", "histogram"),
@@ -376,7 +371,6 @@ mod tests {
             ("logcatch_bytes_in_total", [5000.0, 5000.0, 2950.0]),
             ("logcatch_bytes_out_total", [5000.0, 3000.0, 2950.0]),
             ("logcatch_bytes_dropped_total", [0.0, 2000.0, 0.0]),
-            ("logcatch_dead_lettered_total", [0.0, 1.0, 0.0]),
             ("logcatch_component_errors_total", [0.0, 0.0, 4.0]),
             ("logcatch_component_restarts_total", [2.0, 0.0, 0.0]),
         ];
@@ -386,7 +380,25 @@ mod tests {
             assert_eq!(value(&text, &format!("{name}{flt}")), f, "{name}");
             assert_eq!(value(&text, &format!("{name}{snk}")), k, "{name}");
         }
-        // Plugin counters: filters only.
+        // Dead letters: filters and sinks.
+        assert_eq!(samples(&text, "logcatch_dead_lettered_total").len(), 2);
+        assert_eq!(
+            value(&text, &format!("logcatch_dead_lettered_total{flt}")),
+            1.0
+        );
+        // Source counters: sources only.
+        for name in [
+            "logcatch_lines_split_total",
+            "logcatch_invalid_utf8_total",
+            "logcatch_files_closed_total",
+        ] {
+            assert_eq!(samples(&text, name).len(), 1, "{name}");
+        }
+        assert_eq!(
+            value(&text, &format!("logcatch_files_closed_total{src}")),
+            7.0
+        );
+        // Plugin counters: filters (and WebAssembly sinks, below) only.
         assert_eq!(
             samples(&text, "logcatch_plugin_call_seconds_total").len(),
             1
@@ -399,6 +411,33 @@ mod tests {
         assert_eq!(
             value(&text, &format!("logcatch_plugin_traps_total{flt}")),
             3.0
+        );
+    }
+
+    #[test]
+    fn a_wasm_sinks_plugin_counters_are_exported() {
+        let (status, _dir) = sample_status();
+        let sink = ComponentStatus {
+            id: ComponentId::sink(1),
+            kind: "wasm:my_sink".into(),
+            counters: Arc::new(Counters::default()),
+        };
+        Counters::add(&sink.counters.traps, 2);
+        Counters::add(&sink.counters.call_ns, 250_000_000);
+        let app = status.read().pipelines["app"].clone();
+        let mut app = app;
+        app.components.push(sink);
+        status.write().pipelines.insert("app".into(), app);
+        let text = Exporter::new(status).render().unwrap();
+        let wasm = r#"{pipeline="app",component="sinks[1]",kind="wasm:my_sink"}"#;
+        assert_eq!(samples(&text, "logcatch_plugin_traps_total").len(), 2);
+        assert_eq!(
+            value(&text, &format!("logcatch_plugin_traps_total{wasm}")),
+            2.0
+        );
+        assert_eq!(
+            value(&text, &format!("logcatch_plugin_call_seconds_total{wasm}")),
+            0.25
         );
     }
 
