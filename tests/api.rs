@@ -425,6 +425,25 @@ pipelines:
             m.value("logcatch_bytes_out_total", &l),
             "{c}"
         );
+        // Each of its own counters is exported too, under its family, with the same value.
+        let counters = c["counters"].as_object().unwrap();
+        let mut families = vec![
+            ("batches", "logcatch_batches_total"),
+            ("errors", "logcatch_component_errors_total"),
+            ("restarts", "logcatch_component_restarts_total"),
+        ];
+        if c["role"] == "source" {
+            families.extend([
+                ("lines_split", "logcatch_lines_split_total"),
+                ("invalid_utf8", "logcatch_invalid_utf8_total"),
+                ("files_closed", "logcatch_files_closed_total"),
+            ]);
+        }
+        for (key, family) in families {
+            let shown = counters.get(key).and_then(Value::as_f64);
+            assert_eq!(shown, Some(m.value(family, &l)), "{key} of {c}");
+        }
+        assert!(counters["batches"].as_f64().unwrap() > 1.0, "{c}");
     }
 
     // Latency histogram of the sink: one observation per batch (checked against the batches
