@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use logcatch_core::ack::Ack;
 use logcatch_core::batch::{AttrValue, Batch, BatchBuilder};
-use logcatch_core::wasm::{LimitsConfig, PluginSpec, WasmFilter};
+use logcatch_core::config::LimitsConfig;
+use logcatch_core::wasm::{PluginSpec, WasmFilter};
 
 fn guest(name: &str) -> PathBuf {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

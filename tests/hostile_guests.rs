@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use logcatch_core::batch::Batch;
 use logcatch_core::config::BatchConfig;
+use logcatch_core::config::OnError;
 use logcatch_core::testing::{FilterSpec, Rig, batch_of, guest, messages};
-use logcatch_core::wasm::OnError;
 use serde_json::Value;
 
 use common::numbered_lines as lines;

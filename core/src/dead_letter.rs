@@ -11,10 +11,10 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, UNIX_EPOCH};
 
 use crate::backoff::Backoff;
 use crate::batch::Batch;
+use crate::encode;
 use crate::health::{ComponentState, StateCell};
 
 /// Appends dead letters to one file.
@@ -49,29 +49,12 @@ impl DeadLetters {
     ) {
         let mut buf = Vec::new();
         for (e, reason) in events.iter().zip(reasons) {
-            let attrs: serde_json::Map<String, serde_json::Value> = e
-                .attrs()
-                .map(|(k, v)| {
-                    let v = match v {
-                        crate::AttrValue::Text(s) => s.into(),
-                        crate::AttrValue::Int(i) => i.into(),
-                        crate::AttrValue::Float(f) => f.into(),
-                        crate::AttrValue::Bool(b) => b.into(),
-                    };
-                    (k.to_owned(), v)
-                })
-                .collect();
-            let line = serde_json::json!({
-                "pipeline": pipeline,
-                "plugin": plugin,
-                "reason": reason,
-                "source": e.source(),
-                "offset": e.offset(),
-                "timestamp": humantime::format_rfc3339_micros(UNIX_EPOCH + Duration::from_nanos(e.timestamp_ns())).to_string(),
-                "message": e.message(),
-                "attributes": attrs,
-            });
-            serde_json::to_writer(&mut buf, &line).expect("JSON to a Vec");
+            let extra = [
+                ("pipeline", pipeline),
+                ("plugin", plugin),
+                ("reason", reason),
+            ];
+            encode::event_json(&mut buf, &e, &extra);
             buf.push(b'\n');
         }
         let _one = self.writing.lock().unwrap_or_else(|p| p.into_inner());

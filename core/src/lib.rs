@@ -17,6 +17,7 @@ pub mod config;
 pub mod daemon;
 pub mod data_dir;
 pub mod dead_letter;
+pub mod encode;
 pub mod fd_limit;
 pub mod health;
 pub mod log_limit;

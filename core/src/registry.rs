@@ -8,14 +8,12 @@ use std::time::Duration;
 
 use crate::config::{
     ApiConfig, BatchConfig, CheckpointConfig, ComponentConfig, ConfigError, ConfigErrors, Loaded,
-    PipelineConfig, SinkConfig, WasmSinkOptions,
+    OnError, PipelineConfig, SinkConfig, WasmSinkOptions,
 };
 use crate::plugin::{Options, OptionsError, Sink, Source};
 use crate::reload::swap::Slot;
 use crate::wasm::allow::AllowedHost;
-use crate::wasm::{
-    FilterWorld, OnError, PluginSpec, SinkWorld, WasmFilter, WasmSink, WasmSinkPlugin,
-};
+use crate::wasm::{FilterWorld, PluginSpec, SinkWorld, WasmFilter, WasmSink, WasmSinkPlugin};
 use crate::{ComponentId, Role};
 
 /// Builds a plugin of kind `T` from its options.

@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::ack::Ack;
 use crate::batch::{Batch, BatchBuilder};
 use crate::config::BatchConfig;
+use crate::config::{LimitsConfig, OnError};
 use crate::dead_letter::DeadLetters;
 use crate::metrics::{Counters, Snapshot};
 use crate::reload::Slot;
 use crate::wasm::chain::Stage;
-use crate::wasm::{FilterChain, LimitsConfig, OnError, PluginSpec, WasmError, WasmFilter};
+use crate::wasm::{FilterChain, PluginSpec, WasmError, WasmFilter};
 
 /// The test guest `name` as `scripts/build-guests` builds it (`tests/guests/`, `examples/`).
 pub fn guest(name: &str) -> PathBuf {

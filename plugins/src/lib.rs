@@ -15,7 +15,6 @@ pub mod sources {
 pub mod sinks {
     //! Where lines go.
     pub mod blackhole;
-    pub mod encode;
     pub mod event_id;
     pub mod file;
     pub mod http;

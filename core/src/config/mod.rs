@@ -7,6 +7,7 @@
 
 mod error;
 mod expand;
+pub mod limits;
 mod locate;
 mod model;
 mod secret;
@@ -14,10 +15,11 @@ pub mod units;
 
 pub(crate) use error::field_path as field_path_of;
 pub use error::{ConfigError, ConfigErrors};
+pub use limits::{Limits, LimitsConfig};
 pub use locate::Locator;
 pub use model::{
     ApiConfig, BatchConfig, CheckpointConfig, ComponentConfig, Config, DeadLetterConfig,
-    FilterConfig, PipelineConfig, SinkConfig, WasmSinkOptions, is_valid_name,
+    FilterConfig, OnError, PipelineConfig, SinkConfig, WasmSinkOptions, is_valid_name,
 };
 pub use secret::Secret;
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::limits::LimitsConfig;
 use super::{ConfigError, Loaded, units};
 
 /// The whole config file.
@@ -102,6 +103,19 @@ fn default_dead_letter_max() -> u64 {
     1 << 30
 }
 
+/// What happens to events a filter fails on, even alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Written with the reason to `data_dir/dead_letter/<pipeline>.ndjson` (counted).
+    #[default]
+    DeadLetter,
+    /// Delivered unfiltered.
+    Pass,
+    /// Dropped (counted).
+    Drop,
+}
+
 /// One pipeline: sources → filters → sinks.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,7 +127,7 @@ pub struct PipelineConfig {
     pub filters: Vec<FilterConfig>,
     /// What happens to events a filter fails on even alone.
     #[serde(default)]
-    pub on_error: crate::wasm::OnError,
+    pub on_error: OnError,
     /// Where lines go; a batch is acknowledged once every sink has it.
     pub sinks: Vec<SinkConfig>,
     /// How sources cut batches.
@@ -173,7 +187,7 @@ pub struct FilterConfig {
     pub config: Option<serde_yaml::Value>,
     /// Memory, time and fuel limits of each instance.
     #[serde(default)]
-    pub limits: crate::wasm::LimitsConfig,
+    pub limits: LimitsConfig,
 }
 
 /// A source or sink: its `type:` and the options its plugin reads.
@@ -232,7 +246,7 @@ pub struct WasmSinkOptions {
     pub config: Option<serde_yaml::Value>,
     /// Memory, time and fuel limits of each instance.
     #[serde(default)]
-    pub limits: crate::wasm::LimitsConfig,
+    pub limits: LimitsConfig,
     /// The hosts (`host` for ports 80/443, or `host:port`) its outgoing HTTP may reach;
     /// none by default.
     #[serde(default)]

@@ -8,8 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
 use super::isolate::{Bound, Failure, Output, isolate};
 use super::plugin::{CallError, Instance, Plugin};
 use super::wire::Verdict;
@@ -18,6 +16,7 @@ use crate::ComponentId;
 use crate::ack::Ack;
 use crate::batch::Batch;
 use crate::config::BatchConfig;
+use crate::config::OnError;
 use crate::dead_letter::DeadLetters;
 use crate::log_limit::LogLimit;
 use crate::metrics::Counters;
@@ -33,19 +32,6 @@ pub const ISOLATION_TIMEOUTS: u32 = 16;
 
 /// How often a repeating fault of one filter is logged (the first time always).
 const WARN_EVERY: Duration = Duration::from_secs(10);
-
-/// What happens to events a filter fails on, even alone.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnError {
-    /// Written with the reason to `data_dir/dead_letter/<pipeline>.ndjson` (counted).
-    #[default]
-    DeadLetter,
-    /// Delivered unfiltered.
-    Pass,
-    /// Dropped (counted).
-    Drop,
-}
 
 impl Plugin<FilterWorld> {
     /// Runs `process` on `batch` in `instance`, within the limits.

@@ -15,8 +15,7 @@ use wasmtime::{Config, Engine, OptLevel};
 /// How often the engine's epoch advances: the granularity of call timeouts.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// Largest linear memory a plugin may be allowed (`limits.memory` is checked against it).
-pub const MAX_MEMORY: u64 = 4 << 30;
+pub use crate::config::limits::MAX_MEMORY;
 
 static PLAIN: OnceLock<Engine> = OnceLock::new();
 static FUEL: OnceLock<Engine> = OnceLock::new();

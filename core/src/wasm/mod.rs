@@ -27,7 +27,6 @@ pub mod engine;
 pub mod guest_log;
 pub mod host;
 pub mod isolate;
-pub mod limits;
 pub mod plugin;
 pub mod sink;
 pub mod world;
@@ -66,8 +65,7 @@ pub const CONTRACT: &str = "logcatch:plugin/filter@0.1.0";
 /// The sink interface of the same contract version.
 pub const SINK_CONTRACT: &str = "logcatch:plugin/sink@0.1.0";
 
-pub use chain::{FilterChain, OnError, WasmFilter};
-pub use limits::{Limits, LimitsConfig};
+pub use chain::{FilterChain, WasmFilter};
 pub use plugin::{PluginSpec, WasmError};
 pub use sink::{WasmSink, WasmSinkPlugin};
 pub use world::{FilterWorld, SinkWorld};

@@ -18,9 +18,9 @@ use wasmtime::{Engine, Store, Trap};
 use super::allow::{AllowedHost, HttpGrant};
 use super::guest_log::GuestLog;
 use super::host::HostState;
-use super::limits::{Limits, LimitsConfig};
 use super::world::{self, World};
 use super::{cache, engine};
+use crate::config::{Limits, LimitsConfig};
 
 /// Why a plugin cannot be loaded; each names the plugin file.
 #[derive(Debug, thiserror::Error)]

@@ -53,10 +53,10 @@ use serde::Deserialize;
 
 pub use config::NatsSinkConfig;
 
-use super::encode::{Format, encode};
 use super::event_id::event_id;
 use config::Settings;
 use logcatch_core::backoff::Backoff;
+use logcatch_core::encode::{Format, encode};
 
 /// At most one retry warning per this long (per sink); the others are counted.
 const WARN_EVERY: Duration = Duration::from_secs(10);

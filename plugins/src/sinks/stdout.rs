@@ -8,7 +8,7 @@ use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContex
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use super::encode::{CHUNK, Format, encode_from};
+use logcatch_core::encode::{CHUNK, Format, encode_from};
 
 /// `type: stdout` options.
 #[derive(Debug, Clone, Deserialize)]

@@ -8,8 +8,8 @@ use std::ops::Range;
 use logcatch_core::batch::Batch;
 
 use super::config::{BodyFormat, Compression};
-use crate::sinks::encode::{Format, encode};
 use crate::sinks::event_id::{self, push_event_id};
+use logcatch_core::encode::{Format, encode};
 
 /// The action line before each event in a `_bulk` body (`create` also works on data streams).
 const BULK_ACTION: &[u8] = b"{\"create\":{}}\n";

@@ -74,8 +74,8 @@ pub fn push(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sinks::encode::{Format, encode};
     use logcatch_core::ack::Ack;
+    use logcatch_core::encode::{Format, encode};
 
     #[test]
     fn logcatch_json_round_trips_and_other_payloads_are_messages() {

@@ -1,11 +1,13 @@
-//! Encodes a batch into bytes for line-oriented sinks: `text` (the message) or `json` (one
-//! object per line). Writes into a reused buffer: no allocation per event.
+//! The one event encoder: a batch as bytes for line-oriented sinks, `text` (the message) or
+//! `json` (one object per line), and the same JSON object for a dead letter with its
+//! reason. Writes into a reused buffer: no allocation per event.
 
 use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
-use logcatch_core::batch::{AttrValue, Batch};
 use serde::Deserialize;
+
+use crate::batch::{AttrValue, Batch, EventRef};
 
 /// How a sink writes events.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -52,31 +54,8 @@ pub fn encode_from(
         }
         Format::Json => {
             for e in events {
-                let ts = UNIX_EPOCH + Duration::from_nanos(e.timestamp_ns());
-                out.extend_from_slice(b"{\"message\":");
-                json_str(out, e.message());
-                let _ = write!(
-                    out,
-                    ",\"timestamp\":\"{}\",\"source\":",
-                    humantime::format_rfc3339_micros(ts)
-                );
-                json_str(out, e.source());
-                let _ = write!(out, ",\"offset\":{},\"attributes\":{{", e.offset());
-                for (i, (k, v)) in e.attrs().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    json_str(out, k);
-                    out.push(b':');
-                    match v {
-                        AttrValue::Text(s) => json_str(out, s),
-                        AttrValue::Int(i) => write_display(out, i),
-                        AttrValue::Float(f) if f.is_finite() => write_display(out, f),
-                        AttrValue::Float(_) => out.extend_from_slice(b"null"),
-                        AttrValue::Bool(b) => write_display(out, b),
-                    }
-                }
-                out.extend_from_slice(b"}}\n");
+                event_json(out, &e, &[]);
+                out.push(b'\n');
                 next += 1;
                 if out.len() >= limit {
                     break;
@@ -85,6 +64,44 @@ pub fn encode_from(
         }
     }
     next
+}
+
+/// Appends one event as a JSON object (`message` first, so a reader can tell it from any
+/// other JSON), followed by the string fields `extra` (a dead letter's pipeline, plugin and
+/// reason).
+pub fn event_json(out: &mut Vec<u8>, e: &EventRef<'_>, extra: &[(&str, &str)]) {
+    let ts = UNIX_EPOCH + Duration::from_nanos(e.timestamp_ns());
+    out.extend_from_slice(b"{\"message\":");
+    json_str(out, e.message());
+    let _ = write!(
+        out,
+        ",\"timestamp\":\"{}\",\"source\":",
+        humantime::format_rfc3339_micros(ts)
+    );
+    json_str(out, e.source());
+    let _ = write!(out, ",\"offset\":{},\"attributes\":{{", e.offset());
+    for (i, (k, v)) in e.attrs().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, k);
+        out.push(b':');
+        match v {
+            AttrValue::Text(s) => json_str(out, s),
+            AttrValue::Int(i) => write_display(out, i),
+            AttrValue::Float(f) if f.is_finite() => write_display(out, f),
+            AttrValue::Float(_) => out.extend_from_slice(b"null"),
+            AttrValue::Bool(b) => write_display(out, b),
+        }
+    }
+    out.push(b'}');
+    for (k, v) in extra {
+        out.push(b',');
+        json_str(out, k);
+        out.push(b':');
+        json_str(out, v);
+    }
+    out.push(b'}');
 }
 
 fn write_display(out: &mut Vec<u8>, v: impl std::fmt::Display) {
@@ -98,8 +115,8 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logcatch_core::ack::Ack;
-    use logcatch_core::batch::BatchBuilder;
+    use crate::ack::Ack;
+    use crate::batch::BatchBuilder;
 
     #[test]
     fn json_lines_parse_back() {
@@ -127,6 +144,13 @@ mod tests {
             serde_json::json!({"status": 200, "level": "info", "ok": false})
         );
         assert_eq!(lines[1]["attributes"], serde_json::json!({}));
+
+        let mut dead = Vec::new();
+        event_json(&mut dead, &batch.get(0), &[("reason", "it \"trapped\"")]);
+        let dead: serde_json::Value = serde_json::from_slice(&dead).unwrap();
+        assert_eq!(dead["reason"], "it \"trapped\"");
+        assert_eq!(dead["message"], lines[0]["message"]);
+        assert_eq!(dead["attributes"], lines[0]["attributes"]);
 
         let mut text = Vec::new();
         encode(&batch, Format::Text, &mut text);

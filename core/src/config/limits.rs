@@ -1,14 +1,13 @@
-//! Resource limits of one plugin instance: linear memory, wall time per call (which every
-//! blocking wait inside the call ends at, too) and optional fuel. One set of limits for
-//! filters and sinks; only the default time limit differs, since a sink's call includes its
-//! network round trips.
+//! Resource limits of one plugin instance as configured: linear memory, wall time per call
+//! (which every blocking wait inside the call ends at, too) and optional fuel. One set of
+//! limits for filters and sinks; only the default time limit differs, since a sink's call
+//! includes its network round trips. The WebAssembly host enforces them.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::engine;
-use crate::config::units;
+use super::units;
 
 /// The limits of each instance of one plugin, with every default applied and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,6 +36,9 @@ pub struct LimitsConfig {
     pub fuel: Option<u64>,
 }
 
+/// Largest linear memory a plugin may be allowed (`limits.memory` is checked against it).
+pub const MAX_MEMORY: u64 = 4 << 30;
+
 /// Linear memory an instance may use unless `limits.memory` says otherwise.
 pub const DEFAULT_MEMORY: u64 = 128 << 20;
 
@@ -49,10 +51,10 @@ impl LimitsConfig {
             timeout: self.timeout.unwrap_or(default_timeout),
             fuel: self.fuel,
         };
-        if !(1 << 16..=engine::MAX_MEMORY).contains(&limits.memory) {
+        if !(1 << 16..=MAX_MEMORY).contains(&limits.memory) {
             return Err(format!(
                 "limits.memory must be between 64KiB and {}GiB",
-                engine::MAX_MEMORY >> 30
+                MAX_MEMORY >> 30
             ));
         }
         if limits.timeout.is_zero() {
