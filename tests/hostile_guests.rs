@@ -212,7 +212,7 @@ fn the_search_for_many_looping_events_is_bounded_by_its_budget() {
     let took = started.elapsed();
     // Two whole-batch calls, the budget, one call past it, and slack for a loaded machine.
     let bound =
-        timeout * (2 + logcatch_core::wasm::chain::ISOLATION_TIMEOUTS + 1) + Duration::from_secs(5);
+        timeout * (2 + logcatch_core::wasm::ISOLATION_TIMEOUTS + 1) + Duration::from_secs(5);
     assert!(took < bound, "took {took:?}, bound {bound:?}");
     let dead = r.dead_letters();
     let dead_msgs = dead_messages(&dead);

@@ -8,30 +8,30 @@
 #![warn(missing_docs)]
 
 pub mod ack;
-pub mod api;
+pub(crate) mod api;
 pub mod backoff;
 pub mod batch;
 pub mod checkpoint;
-pub mod component_id;
+pub(crate) mod component_id;
 pub mod config;
 pub mod daemon;
-pub mod data_dir;
-pub mod dead_letter;
+pub(crate) mod data_dir;
+pub(crate) mod dead_letter;
 pub mod encode;
 pub mod fd_limit;
 pub mod health;
 pub mod log_limit;
 pub mod metrics;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod plugin;
 pub mod registry;
 pub mod reload;
-pub mod status;
-pub mod supervisor;
+pub(crate) mod status;
+pub(crate) mod supervisor;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wasm;
-pub mod watch;
+pub(crate) mod watch;
 
 pub use batch::{AttrValue, Batch, BatchBuilder, EventRef};
 pub use component_id::{ComponentId, Role};

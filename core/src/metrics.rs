@@ -1,7 +1,7 @@
 //! Counters per pipeline component: what went in, out, was split, replaced or retried.
 //! Lock-free, updated once per batch; read for the logs and by the admin API.
 //!
-//! The counters are declared once, in [`counters!`]: each with its help text, the roles
+//! The counters are declared once, in `counters!`: each with its help text, the roles
 //! that count it and how `/metrics` exports it. [`COUNTERS`] lists them, and `/pipelines`
 //! and `/metrics` walk that list, so a new counter reaches both with one edit.
 

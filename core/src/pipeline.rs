@@ -52,10 +52,8 @@ pub struct RunEnv {
     pub once: bool,
 }
 
-/// A started pipeline: wait for it with [`RunningPipeline::join`].
+/// A started pipeline: the daemon waits for its `task`.
 pub struct RunningPipeline {
-    /// Its name.
-    pub name: String,
     /// Ledgers of its sources, flushed once more by the daemon if the drain times out.
     pub ledgers: Vec<Arc<Ledger>>,
     /// Its components (id, kind, live counters), in order: sources, filters, sinks.
@@ -63,15 +61,6 @@ pub struct RunningPipeline {
     /// The running task: ends when every source has ended and every sink has drained, with
     /// why the pipeline gave up if it did (`--once` only: a daemon keeps retrying).
     pub task: tokio::task::JoinHandle<Result<(), String>>,
-}
-
-impl RunningPipeline {
-    /// Waits until every source has ended and every sink has drained.
-    pub async fn join(self) -> Result<(), String> {
-        self.task
-            .await
-            .unwrap_or_else(|e| Err(format!("pipeline task ended abnormally: {e}")))
-    }
 }
 
 /// The ledger file of the source of `pipeline` whose checkpoint key is `key`.
@@ -246,7 +235,6 @@ pub fn start(
         outcome.and(flushed.map_err(|e| format!("its checkpoints could not be written: {e}")))
     });
     Ok(RunningPipeline {
-        name: name.to_string(),
         ledgers,
         components: counters,
         task,

@@ -1,7 +1,7 @@
 //! The YAML configuration: its model, `${VAR}` expansion, and loading with errors that name
 //! the file, line, column and field path.
 //!
-//! Loading is two steps. [`load`] parses and checks the shape every config shares (top level,
+//! Loading is two steps. [`load_file`] (or [`load_str`]) parses and checks the shape every config shares (top level,
 //! pipelines, batches); [`crate::registry::Registry::plan`] then hands each component's options
 //! to the plugin that owns its `type:`, so a plugin's field errors are located the same way.
 

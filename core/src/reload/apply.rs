@@ -250,7 +250,6 @@ impl Topology {
             ledgers,
             components,
             task,
-            ..
         } = pipeline::start(p, &self.env, stop.clone())?;
         self.generation += 1;
         let generation = self.generation;

@@ -3,16 +3,16 @@
 //!
 //! A config source produces a candidate plan: the config file (on a change seen by the
 //! watcher, SIGHUP or `POST /reload`) through [`check`], a central store through its own
-//! loader. Each candidate goes to [`apply::Topology::offer`], which refuses it if it changes
-//! a setting only a restart can change, else diffs it against what runs ([`diff`]) and
-//! applies the difference ([`apply`]): removed pipelines drain and stop, changed ones drain
+//! loader. Each candidate goes to `apply::Topology::offer`, which refuses it if it changes
+//! a setting only a restart can change, else diffs it against what runs (`diff`) and
+//! applies the difference (`apply`): removed pipelines drain and stop, changed ones drain
 //! and start again from their checkpoints, added ones start, unchanged ones are not touched.
 //! A changed plugin file is swapped into the pipelines that run it without rebuilding them
-//! ([`swap`]).
+//! (`swap`).
 
-pub mod apply;
-pub mod diff;
-pub mod swap;
+pub(crate) mod apply;
+pub(crate) mod diff;
+pub(crate) mod swap;
 
 use std::sync::Arc;
 

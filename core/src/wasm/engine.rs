@@ -15,8 +15,6 @@ use wasmtime::{Config, Engine, OptLevel};
 /// How often the engine's epoch advances: the granularity of call timeouts.
 pub const TICK: Duration = Duration::from_millis(10);
 
-pub use crate::config::limits::MAX_MEMORY;
-
 static PLAIN: OnceLock<Engine> = OnceLock::new();
 static FUEL: OnceLock<Engine> = OnceLock::new();
 

@@ -1,35 +1,35 @@
 //! WebAssembly filter and sink plugins: the wasmtime host, one for both kinds.
 //!
-//! - [`engine`]: one `Engine` per process (component model, on-demand instances, epoch
+//! - `engine`: one `Engine` per process (component model, on-demand instances, epoch
 //!   interruption; a second, fuel-metering engine only if a plugin asks for fuel), and the
 //!   ticker thread that drives time limits.
-//! - [`cache`]: compiled components on disk under `data_dir`, keyed by the file's hash and the
+//! - `cache`: compiled components on disk under `data_dir`, keyed by the file's hash and the
 //!   engine's compatibility hash, so a restart does not recompile.
-//! - [`world`]: the two kinds of plugin (`filter-plugin`, `sink-plugin`): what each exports
+//! - `world`: the two kinds of plugin (`filter-plugin`, `sink-plugin`): what each exports
 //!   and may import.
-//! - [`plugin`]: the one loader (compile, check the contract, link, instantiate with
-//!   [`limits`], map call outcomes), for both kinds.
-//! - [`host`]: what a plugin's store holds: WASI with no ambient authority, the memory
-//!   limiter, the call's deadline, and the `host.log` import; with [`clock`] (waits end at
-//!   the deadline) and [`guest_log`] (what a plugin logs, rate-limited).
-//! - [`chain`]: a pipeline's filters in order (each following its plugin's
+//! - `plugin`: the one loader (compile, check the contract, link, instantiate with
+//!   `limits`, map call outcomes), for both kinds.
+//! - `host`: what a plugin's store holds: WASI with no ambient authority, the memory
+//!   limiter, the call's deadline, and the `host.log` import; with `clock` (waits end at
+//!   the deadline) and `guest_log` (what a plugin logs, rate-limited).
+//! - `chain`: a pipeline's filters in order (each following its plugin's
 //!   [`crate::reload::swap::Slot`] for hot-swapped versions), with the fault policy (retry on a fresh
-//!   instance, then [`isolate`]: bounded outputs and the search for poison events).
-//! - [`sink`]: a sink plugin: one instance per writer, called off the reactor; a failed
+//!   instance, then `isolate`: bounded outputs and the search for poison events).
+//! - `sink`: a sink plugin: one instance per writer, called off the reactor; a failed
 //!   write is retried by the pipeline, never dropped.
-//! - [`allow`]: wasi:http for sinks, only to the hosts a pipeline grants (`allow_hosts`).
+//! - `allow`: wasi:http for sinks, only to the hosts a pipeline grants (`allow_hosts`).
 
-pub mod allow;
-pub mod cache;
-pub mod chain;
-pub mod clock;
-pub mod engine;
-pub mod guest_log;
-pub mod host;
-pub mod isolate;
-pub mod plugin;
-pub mod sink;
-pub mod world;
+pub(crate) mod allow;
+pub(crate) mod cache;
+pub(crate) mod chain;
+pub(crate) mod clock;
+pub(crate) mod engine;
+pub(crate) mod guest_log;
+pub(crate) mod host;
+pub(crate) mod isolate;
+pub(crate) mod plugin;
+pub(crate) mod sink;
+pub(crate) mod world;
 
 /// Bindings generated from `wit/logcatch.wit`, world `filter-plugin` (documented there).
 #[allow(missing_docs)]
@@ -65,7 +65,7 @@ pub const CONTRACT: &str = "logcatch:plugin/filter@0.1.0";
 /// The sink interface of the same contract version.
 pub const SINK_CONTRACT: &str = "logcatch:plugin/sink@0.1.0";
 
-pub use chain::{FilterChain, WasmFilter};
+pub use chain::{FilterChain, ISOLATION_TIMEOUTS, WasmFilter};
 pub use plugin::{PluginSpec, WasmError};
 pub use sink::{WasmSink, WasmSinkPlugin};
 pub use world::{FilterWorld, SinkWorld};
