@@ -53,8 +53,8 @@ pipelines:
     assert!(
         log.lines()
             .any(|l| l.contains("panicked: demo source: injected fault")
-                && l.contains(r#"pipeline="faulty""#)
-                && l.contains(r#"component="sources[0]""#)),
+                && l.contains("pipeline=faulty")
+                && l.contains("component=sources[0]")),
         "panic not attributed\n{log}"
     );
 

@@ -575,7 +575,7 @@ pub fn flush_all(pipeline: &str, ledgers: &[Arc<Ledger>]) -> Result<(), Checkpoi
     let mut first = None;
     for l in ledgers {
         if let Err(e) = l.flush() {
-            tracing::error!(pipeline, "cannot write checkpoint: {e}");
+            tracing::error!(pipeline = %pipeline, "cannot write checkpoint: {e}");
             first.get_or_insert(e);
         }
     }

@@ -264,7 +264,7 @@ fn load_wasm_sink(
     };
     match WasmSink::load(spec, cache_dir) {
         Ok(sink) => {
-            tracing::debug!(pipeline, plugin = %sink.name, cached = sink.cached, "sink plugin loaded");
+            tracing::debug!(pipeline = %pipeline, plugin = %sink.name, cached = sink.cached, "sink plugin loaded");
             Some(Slot::new(sink))
         }
         Err(e) => {
@@ -331,7 +331,7 @@ fn load_filters(
         };
         match WasmFilter::load(spec, cache_dir) {
             Ok(filter) => {
-                tracing::debug!(pipeline, plugin = %filter.name, cached = filter.cached, "filter loaded");
+                tracing::debug!(pipeline = %pipeline, plugin = %filter.name, cached = filter.cached, "filter loaded");
                 plans.push(Slot::new(filter));
             }
             Err(e) => {

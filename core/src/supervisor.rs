@@ -90,7 +90,7 @@ impl Restarts {
         if self.recent.len() > INTENSITY {
             counters.state.set(ComponentState::Failed);
             tracing::error!(
-                pipeline,
+                pipeline = %pipeline,
                 component = %component,
                 restarts_in_window = self.recent.len(),
                 retry_in_ms = delay.as_millis() as u64,
@@ -99,7 +99,7 @@ impl Restarts {
         } else {
             counters.state.set(ComponentState::Restarting);
             tracing::error!(
-                pipeline,
+                pipeline = %pipeline,
                 component = %component,
                 retry_in_ms = delay.as_millis() as u64,
                 "{why}; restarting from its last checkpoint"
@@ -146,7 +146,7 @@ pub async fn supervise<F, Fut>(
         };
         if shutdown.is_cancelled() {
             tracing::warn!(
-                pipeline,
+                pipeline = %pipeline,
                 component = %component,
                 "{why} (while shutting down; not restarted)"
             );

@@ -326,7 +326,7 @@ impl Topology {
         };
         if !*d.running.done.borrow() {
             tracing::warn!(
-                pipeline = name,
+                pipeline = %name,
                 timeout_ms = self.shutdown_timeout().as_millis() as u64,
                 "drain timed out; undelivered batches will be read again when it starts"
             );
@@ -335,12 +335,12 @@ impl Topology {
         // A failure is logged; the pipeline's next start reads from the last good checkpoint.
         let _ = pipeline::flush_all(name, &d.running.ledgers);
         self.status.write().pipelines.remove(name);
-        tracing::info!(pipeline = name, "pipeline stopped");
+        tracing::info!(pipeline = %name, "pipeline stopped");
         if let Some(p) = d.next
             && self.start(p, true)
         {
             tracing::info!(
-                pipeline = name,
+                pipeline = %name,
                 "pipeline started again with its new definition"
             );
         }
