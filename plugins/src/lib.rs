@@ -20,6 +20,7 @@ pub mod sinks {
     pub mod http;
     pub mod nats;
     pub mod stdout;
+    pub mod template;
 }
 
 use logcatch_core::registry::Registry;

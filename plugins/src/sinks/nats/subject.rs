@@ -1,25 +1,14 @@
 //! Subject templates: `logs.{pipeline}.{attributes.level}` becomes one subject per event, each
 //! placeholder filled from the event and sanitized into exactly one valid subject token.
 
-use logcatch_core::batch::{AttrValue, EventRef};
+use logcatch_core::batch::EventRef;
 
-/// One part of a parsed template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    /// Text copied as is.
-    Literal(String),
-    /// The pipeline's name.
-    Pipeline,
-    /// The event's source (a file path).
-    Source,
-    /// An attribute of the event.
-    Attribute(String),
-}
+use crate::sinks::template::{Part, Template};
 
 /// A parsed subject template.
 #[derive(Debug, Clone)]
 pub struct SubjectTemplate {
-    parts: Vec<Part>,
+    template: Template,
     /// What a missing or empty value becomes.
     missing: String,
 }
@@ -32,44 +21,19 @@ impl SubjectTemplate {
                 "`{missing}` is not a valid subject token (no `.`, `*`, `>`, spaces or control characters, not empty)"
             ));
         }
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            if open > 0 {
-                parts.push(Part::Literal(rest[..open].to_owned()));
-            }
-            let close = rest[open..]
-                .find('}')
-                .ok_or_else(|| "a `{` is not closed by `}`".to_owned())?
-                + open;
-            let name = &rest[open + 1..close];
-            parts.push(match name {
-                "pipeline" => Part::Pipeline,
-                "source" => Part::Source,
-                _ => match name.strip_prefix("attributes.") {
-                    Some(key) if !key.is_empty() => Part::Attribute(key.to_owned()),
-                    _ => {
-                        return Err(format!(
-                            "unknown placeholder `{{{name}}}`: use {{pipeline}}, {{source}} or {{attributes.KEY}}"
-                        ));
-                    }
-                },
-            });
-            rest = &rest[close + 1..];
-        }
-        if rest.contains('}') {
-            return Err("a `}` has no matching `{`".to_owned());
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Literal(rest.to_owned()));
-        }
         let template = SubjectTemplate {
-            parts,
+            template: Template::parse(text)?,
             missing: missing.to_owned(),
         };
         // Every placeholder renders as one valid token, so checking the template with each
         // placeholder replaced by `x` checks every subject it can produce.
-        let sample = template.render_with(|_| "x".to_owned());
+        let mut sample = String::new();
+        for part in template.template.parts() {
+            match part {
+                Part::Literal(s) => sample.push_str(s),
+                _ => sample.push('x'),
+            }
+        }
         if !is_subject(&sample) {
             return Err(format!(
                 "`{text}` does not make valid subjects: tokens separated by `.`, none empty, no spaces or wildcards"
@@ -80,18 +44,12 @@ impl SubjectTemplate {
 
     /// The subject for `event` of pipeline `pipeline`.
     pub fn render(&self, pipeline: &str, event: &EventRef<'_>) -> String {
-        self.render_with(|part| match part {
-            Part::Pipeline => pipeline.to_owned(),
-            Part::Source => event.source().to_owned(),
-            Part::Attribute(key) => match event.attr(key) {
-                None => String::new(),
-                Some(AttrValue::Text(s)) => s.to_owned(),
-                Some(AttrValue::Int(i)) => i.to_string(),
-                Some(AttrValue::Float(f)) => f.to_string(),
-                Some(AttrValue::Bool(b)) => b.to_string(),
-            },
-            Part::Literal(_) => unreachable!("literals are copied"),
-        })
+        let mut out = String::new();
+        self.template
+            .render_into(&mut out, pipeline, event, |v, out| {
+                out.push_str(&sanitize(v, &self.missing))
+            });
+        out
     }
 
     /// The subjects filter that covers every subject the template makes: each token that holds
@@ -100,7 +58,7 @@ impl SubjectTemplate {
         // A placeholder's mark: a character no sanitized value or literal holds.
         const MARK: char = '*';
         let mut text = String::new();
-        for part in &self.parts {
+        for part in self.template.parts() {
             match part {
                 Part::Literal(s) => text.push_str(s),
                 Part::Pipeline => text.push_str(&sanitize(pipeline, &self.missing)),
@@ -111,17 +69,6 @@ impl SubjectTemplate {
             .map(|t| if t.contains(MARK) { "*" } else { t })
             .collect::<Vec<_>>()
             .join(".")
-    }
-
-    fn render_with(&self, value: impl Fn(&Part) -> String) -> String {
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Literal(s) => out.push_str(s),
-                other => out.push_str(&sanitize(&value(other), &self.missing)),
-            }
-        }
-        out
     }
 }
 
@@ -170,7 +117,7 @@ pub fn is_filter(s: &str) -> bool {
 mod tests {
     use super::*;
     use logcatch_core::ack::Ack;
-    use logcatch_core::batch::BatchBuilder;
+    use logcatch_core::batch::{AttrValue, BatchBuilder};
 
     #[test]
     fn placeholders_fill_and_sanitize_into_one_token_each() {
