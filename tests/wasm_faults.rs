@@ -205,8 +205,11 @@ fn run_hostile(
             .log()
             .contains("retrying the batch on a fresh instance");
         let over = complete_lines(&out) >= expect.out && complete_lines(&dead) >= expect.dead;
-        samples.push((Instant::now(), lines(&steady).len(), started));
-        over
+        let steady_lines = lines(&steady).len();
+        samples.push((Instant::now(), steady_lines, started));
+        // A fault over before `steady` wrote its first batch proves nothing about it: go on
+        // until it has.
+        over && steady_lines > 0
     });
     assert!(
         done,
