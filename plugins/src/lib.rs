@@ -6,6 +6,7 @@
 pub mod sources {
     //! Where lines come from.
     pub mod demo;
+    pub mod event;
     pub mod file;
     pub mod lines;
     pub mod nats;

@@ -1,6 +1,7 @@
-//! Turns a JetStream message into an event: logcatch's own event JSON (what the `nats` sink
-//! publishes) is restored as it was, with its message, time, source, offset and attributes;
-//! any other payload becomes the message of an event whose source is the subject.
+//! Turns a message from a bus (a JetStream or Kafka message) into an event: logcatch's own
+//! event JSON (what the `nats` and `kafka` sinks publish) is restored as it was, with its
+//! message, time, source, offset and attributes; any other payload becomes the message of an
+//! event whose source names where it came from (the subject, the topic).
 
 use std::borrow::Cow;
 use std::time::SystemTime;
@@ -24,16 +25,17 @@ struct EventJson<'a> {
     attributes: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Adds the event held by `payload` to `b`. `subject` and `sequence` (the stream sequence)
-/// name a payload that is not logcatch's JSON; `now_ns` is its time.
+/// Adds the event held by `payload` to `b`; true if it was logcatch's event JSON, restored.
+/// `origin` and `position` (a subject and stream sequence, a topic and offset) name a
+/// payload that is not; `now_ns` is its time.
 pub fn push(
     b: &mut BatchBuilder,
     payload: &[u8],
-    subject: &str,
-    sequence: u64,
+    origin: &str,
+    position: u64,
     now_ns: u64,
     counters: &Counters,
-) {
+) -> bool {
     if payload.starts_with(b"{\"message\":")
         && let Ok(e) = serde_json::from_slice::<EventJson>(payload)
     {
@@ -60,15 +62,16 @@ pub fn push(
             };
             b.attr(key, value);
         }
-        return;
+        return true;
     }
     let message = String::from_utf8_lossy(payload);
     if let std::borrow::Cow::Owned(_) = message {
         Counters::add(&counters.invalid_utf8, 1);
     }
     let message = message.strip_suffix('\n').unwrap_or(&message);
-    let src = b.source(subject);
-    b.push(message, src, sequence, now_ns);
+    let src = b.source(origin);
+    b.push(message, src, position, now_ns);
+    false
 }
 
 #[cfg(test)]

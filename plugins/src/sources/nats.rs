@@ -8,7 +8,6 @@
 //! once, never lost.
 
 mod config;
-mod event;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -308,7 +307,7 @@ impl Pending {
 
     fn add(&mut self, message: &async_nats::Message, sequence: u64, ctx: &SourceContext) {
         self.started.get_or_insert_with(Instant::now);
-        event::push(
+        crate::sources::event::push(
             &mut self.builder,
             &message.payload,
             message.subject.as_str(),
