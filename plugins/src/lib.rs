@@ -1,5 +1,5 @@
-//! logcatch's built-in plugins, one module each: sources (`file`, `demo`, `stdin`, `nats`) and
-//! sinks (`stdout`, `file`, `http`, `nats`, `blackhole`). [`registry`] maps their YAML `type:` names to them.
+//! logcatch's built-in plugins, one module each: sources (`file`, `demo`, `stdin`, `nats`,
+//! `kafka`) and sinks (`stdout`, `file`, `http`, `nats`, `kafka`, `blackhole`). [`registry`] maps their YAML `type:` names to them.
 
 #![warn(missing_docs)]
 
@@ -8,10 +8,13 @@ pub mod sources {
     pub mod demo;
     pub mod event;
     pub mod file;
+    pub mod kafka;
     pub mod lines;
     pub mod nats;
     pub mod stdin;
 }
+
+pub mod kafka;
 
 pub mod sinks {
     //! Where lines go.
@@ -19,6 +22,7 @@ pub mod sinks {
     pub mod event_id;
     pub mod file;
     pub mod http;
+    pub mod kafka;
     pub mod nats;
     pub mod stdout;
     pub mod template;
@@ -33,10 +37,12 @@ pub fn registry() -> Registry {
         .source("demo", sources::demo::build)
         .source("stdin", sources::stdin::build)
         .source("nats", sources::nats::build)
+        .source("kafka", sources::kafka::build)
         .sink("stdout", sinks::stdout::build)
         .sink("file", sinks::file::build)
         .sink("http", sinks::http::build)
         .sink("nats", sinks::nats::build)
+        .sink("kafka", sinks::kafka::build)
         .sink("blackhole", sinks::blackhole::build);
     r
 }
