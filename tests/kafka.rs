@@ -341,10 +341,16 @@ on_both_brokers! {
     agent_to_consumer_loses_nothing: super::agent_to_consumer_loses_nothing;
     a_broker_down_at_the_start_holds_the_agent_until_it_comes_up:
         super::a_broker_down_at_the_start_holds_the_agent_until_it_comes_up;
-    two_consumers_in_one_group_share_the_partitions_and_a_rebalance_loses_nothing:
-        super::two_consumers_in_one_group_share_the_partitions_and_a_rebalance_loses_nothing;
     a_message_too_large_is_dead_lettered_and_the_rest_delivered:
         super::a_message_too_large_is_dead_lettered_and_the_rest_delivered;
+}
+
+/// On noida-db a member that leaves does not reliably hand its partitions back: in one CI
+/// run the remaining member kept only the partition it had for 120 s (its rebalances are
+/// known to stall and churn, docs/kafka-test-brokers.md), so the group tests run on tansu.
+#[test]
+fn two_consumers_in_one_group_share_the_partitions_and_a_rebalance_loses_nothing() {
+    rebalance(Kind::Tansu)
 }
 
 /// noida-db never evicts a group member killed with kill -9 (the next rebalance waits for
@@ -487,7 +493,7 @@ fn a_broker_down_at_the_start_holds_the_agent_until_it_comes_up(kind: Kind) {
     assert!(consumer.terminate().success());
 }
 
-fn two_consumers_in_one_group_share_the_partitions_and_a_rebalance_loses_nothing(kind: Kind) {
+fn rebalance(kind: Kind) {
     let broker = Broker::start(kind);
     let s = sides(&broker);
     let other = Scratch::new();
