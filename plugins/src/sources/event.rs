@@ -4,7 +4,7 @@
 //! event whose source names where it came from (the subject, the topic).
 
 use std::borrow::Cow;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use logcatch_core::batch::{AttrValue, BatchBuilder};
 use logcatch_core::metrics::Counters;
@@ -72,6 +72,21 @@ pub fn push(
     let src = b.source(origin);
     b.push(message, src, position, now_ns);
     false
+}
+
+/// Sleeps until `deadline` (a batch's linger); pending forever without one.
+pub async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Now, in nanoseconds since the Unix epoch: the time of a payload that carries none.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[cfg(test)]

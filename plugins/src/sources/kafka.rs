@@ -12,7 +12,7 @@
 pub mod config;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use logcatch_core::ack::Ack;
@@ -27,6 +27,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::mpsc;
 
 use crate::kafka;
+use crate::sources::event;
 use config::{KafkaSourceConfig, Settings, StartAt};
 
 /// A batch's offsets: (topic index, partition, offset of its last message).
@@ -149,7 +150,7 @@ impl Source for KafkaSource {
             let linger = pending.deadline(ctx.batch.linger);
             let next = tokio::select! {
                 m = consumer.recv() => m,
-                _ = sleep_until(linger) => {
+                _ = event::sleep_until(linger) => {
                     pending.send(&ctx, &acks).await?;
                     continue;
                 }
@@ -278,12 +279,12 @@ impl Pending {
     fn add(&mut self, m: &BorrowedMessage<'_>, topic: usize, ctx: &SourceContext) {
         self.started.get_or_insert_with(Instant::now);
         let (partition, offset) = (m.partition(), m.offset());
-        let restored = crate::sources::event::push(
+        let restored = event::push(
             &mut self.builder,
             m.payload().unwrap_or_default(),
             m.topic(),
             offset.max(0) as u64,
-            now_ns(),
+            event::now_ns(),
             &ctx.counters,
         );
         if !restored {
@@ -333,17 +334,4 @@ impl Pending {
             .await
             .map_err(|e| PluginError::new(e.to_string()))
     }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }

@@ -10,7 +10,7 @@
 mod config;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_nats::Subject;
 use async_nats::jetstream::{self, consumer::pull};
@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 
 pub use config::NatsSourceConfig;
 
+use crate::sources::event;
 use config::Settings;
 
 /// The payload of a positive acknowledgement.
@@ -113,11 +114,11 @@ impl Source for NatsSource {
             let linger = pending.deadline(ctx.batch.linger);
             let next = tokio::select! {
                 m = messages.next() => m,
-                _ = sleep_until(linger) => {
+                _ = event::sleep_until(linger) => {
                     pending.send(&ctx, &acks).await?;
                     continue;
                 }
-                _ = sleep_until(Some(stale_at)) => {
+                _ = event::sleep_until(Some(stale_at)) => {
                     // The request outlived its expiry: its connection was lost.
                     request = None;
                     continue;
@@ -307,12 +308,12 @@ impl Pending {
 
     fn add(&mut self, message: &async_nats::Message, sequence: u64, ctx: &SourceContext) {
         self.started.get_or_insert_with(Instant::now);
-        crate::sources::event::push(
+        event::push(
             &mut self.builder,
             &message.payload,
             message.subject.as_str(),
             sequence,
-            now_ns(),
+            event::now_ns(),
             &ctx.counters,
         );
         if let Some(reply) = &message.reply {
@@ -348,17 +349,4 @@ impl Pending {
             .await
             .map_err(|e| PluginError::new(e.to_string()))
     }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
