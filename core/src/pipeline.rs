@@ -442,54 +442,109 @@ fn filter_thread(
     }
 }
 
-/// Runs one sink: writes each batch until it succeeds (reopening and backing off after
-/// errors and panics, showing `blocked` meanwhile), then acknowledges it. Never drops a
-/// batch.
+/// Runs one sink: hands each batch to its writer (up to the writer's window of them in
+/// flight) and acknowledges each, oldest first, once the writer confirms it. After an error
+/// or a panic the writer is reopened (with backoff, `blocked` meanwhile) and every
+/// unconfirmed batch is sent again, in order. Never drops a batch.
 async fn deliver(sink: Component<dyn Sink>, mut rx: mpsc::Receiver<Arc<Batch>>, ctx: SinkContext) {
     let (pipeline, counters) = (&ctx.pipeline, &ctx.counters);
     let mut writer: Option<Box<dyn SinkWriter>> = None;
     let mut backoff = Backoff::new();
     let id = sink.id;
-    while let Some(batch) = rx.recv().await {
-        loop {
-            let w = match &mut writer {
-                Some(w) => w,
-                None => match open(&sink, &ctx).await {
-                    Ok(w) => writer.insert(w),
-                    Err(why) => {
-                        counters.state.set(ComponentState::Blocked);
-                        counters.error(&format!("cannot open sink: {why}"));
-                        let delay = backoff.step();
-                        tracing::warn!(pipeline = %pipeline, component = %id, retry_in_ms = delay.as_millis() as u64, "cannot open sink: {why}");
-                        tokio::time::sleep(delay).await;
-                        continue;
-                    }
-                },
-            };
-            let why = match supervisor::catch(w.write(&batch)).await {
-                Outcome::Done => {
-                    batch.ack.done();
-                    if counters.state.get() != ComponentState::Running {
-                        counters.state.set(ComponentState::Running);
-                    }
-                    counters.batch(batch.len(), batch.message_bytes());
-                    counters.latency.observe(batch.created.elapsed());
-                    backoff.reset();
-                    break;
-                }
-                Outcome::Failed(e) => format!("write failed: {e}"),
-                Outcome::Panicked(msg) => {
-                    Counters::add(&counters.restarts, 1);
-                    format!("panicked: {msg}")
-                }
-            };
-            counters.error(&why);
-            counters.state.set(ComponentState::Blocked);
-            writer = None;
-            let delay = backoff.step();
-            tracing::warn!(pipeline = %pipeline, component = %id, events = batch.len(), retry_in_ms = delay.as_millis() as u64, "{why}; the batch is kept and retried");
-            tokio::time::sleep(delay).await;
+    // Received and not acknowledged, oldest first; the first `sent` are with the writer.
+    let mut unconfirmed: std::collections::VecDeque<Arc<Batch>> = Default::default();
+    let mut sent = 0;
+    let mut input_open = true;
+    /// What the loop does next.
+    enum Step {
+        Received(Option<Arc<Batch>>),
+        Settled(Outcome),
+    }
+    loop {
+        if writer.is_none() && unconfirmed.is_empty() {
+            // A writer is opened only for something to write.
+            match rx.recv().await {
+                Some(batch) => unconfirmed.push_back(batch),
+                None => break,
+            }
         }
+        let w = match &mut writer {
+            Some(w) => w,
+            None => match open(&sink, &ctx).await {
+                Ok(w) => {
+                    sent = 0;
+                    writer.insert(w)
+                }
+                Err(why) => {
+                    counters.state.set(ComponentState::Blocked);
+                    counters.error(&format!("cannot open sink: {why}"));
+                    let delay = backoff.step();
+                    tracing::warn!(pipeline = %pipeline, component = %id, retry_in_ms = delay.as_millis() as u64, "cannot open sink: {why}");
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            },
+        };
+        let step = if sent < unconfirmed.len() {
+            // Received, or sent to a writer that failed since: hand it over.
+            match supervisor::catch(w.send(&unconfirmed[sent])).await {
+                Outcome::Done => {
+                    sent += 1;
+                    continue;
+                }
+                failed => Step::Settled(failed),
+            }
+        } else if unconfirmed.is_empty() {
+            if !input_open {
+                break;
+            }
+            Step::Received(rx.recv().await)
+        } else if input_open && unconfirmed.len() < w.window().max(1) {
+            // A batch waiting is sent first: it keeps the destination busy meanwhile.
+            tokio::select! {
+                biased;
+                batch = rx.recv() => Step::Received(batch),
+                () = w.ready() => Step::Settled(supervisor::catch(w.confirm()).await),
+            }
+        } else {
+            Step::Settled(supervisor::catch(w.confirm()).await)
+        };
+        let why = match step {
+            Step::Received(None) => {
+                input_open = false;
+                continue;
+            }
+            Step::Received(Some(batch)) => {
+                unconfirmed.push_back(batch);
+                continue;
+            }
+            Step::Settled(Outcome::Done) => {
+                let batch = unconfirmed
+                    .pop_front()
+                    .expect("confirmed a batch that was sent");
+                sent -= 1;
+                batch.ack.done();
+                if counters.state.get() != ComponentState::Running {
+                    counters.state.set(ComponentState::Running);
+                }
+                counters.batch(batch.len(), batch.message_bytes());
+                counters.latency.observe(batch.created.elapsed());
+                backoff.reset();
+                continue;
+            }
+            Step::Settled(Outcome::Failed(e)) => format!("write failed: {e}"),
+            Step::Settled(Outcome::Panicked(msg)) => {
+                Counters::add(&counters.restarts, 1);
+                format!("panicked: {msg}")
+            }
+        };
+        counters.error(&why);
+        counters.state.set(ComponentState::Blocked);
+        writer = None;
+        let delay = backoff.step();
+        let events: usize = unconfirmed.iter().map(|b| b.len()).sum();
+        tracing::warn!(pipeline = %pipeline, component = %id, events, retry_in_ms = delay.as_millis() as u64, "{why}; the batch is kept and retried");
+        tokio::time::sleep(delay).await;
     }
     if let Some(mut w) = writer {
         let why = match supervisor::catch(w.close()).await {
@@ -580,4 +635,112 @@ pub fn flush_all(pipeline: &str, ledgers: &[Arc<Ledger>]) -> Result<(), Checkpoi
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ack::Ack;
+    use crate::batch::BatchBuilder;
+    use crate::plugin::PluginError;
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    /// What the fake sink saw, in order: `send N`, `confirm N`, `open`.
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    /// A sink that confirms later, keeps up to 3 batches in flight, and fails the first
+    /// confirm of batch 2 once.
+    struct Windowed {
+        log: Log,
+        failed: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    struct WindowedWriter {
+        log: Log,
+        failed: Arc<std::sync::atomic::AtomicBool>,
+        flights: std::collections::VecDeque<String>,
+    }
+
+    #[async_trait]
+    impl Sink for Windowed {
+        async fn open(&self, _: &SinkContext) -> Result<Box<dyn SinkWriter>, PluginError> {
+            self.log.lock().unwrap().push("open".into());
+            Ok(Box::new(WindowedWriter {
+                log: self.log.clone(),
+                failed: self.failed.clone(),
+                flights: Default::default(),
+            }))
+        }
+    }
+
+    #[async_trait]
+    impl SinkWriter for WindowedWriter {
+        async fn write(&mut self, _: &Batch) -> Result<(), PluginError> {
+            unreachable!("the pipeline sends and confirms")
+        }
+        fn window(&self) -> usize {
+            3
+        }
+        async fn send(&mut self, batch: &Arc<Batch>) -> Result<(), PluginError> {
+            let name = batch.get(0).message().to_owned();
+            self.log.lock().unwrap().push(format!("send {name}"));
+            self.flights.push_back(name);
+            Ok(())
+        }
+        async fn confirm(&mut self) -> Result<(), PluginError> {
+            let name = self.flights.pop_front().expect("confirm follows a send");
+            if name == "2" && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(PluginError::new("lost the connection"));
+            }
+            self.log.lock().unwrap().push(format!("confirm {name}"));
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_window_of_batches_is_acked_in_order_and_resent_after_a_failure() {
+        let log: Log = Default::default();
+        let acked: Log = Default::default();
+        let sink = Component {
+            id: ComponentId::sink(0),
+            kind: "windowed".into(),
+            plugin: Arc::new(Windowed {
+                log: log.clone(),
+                failed: Default::default(),
+            }) as Arc<dyn Sink>,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = SinkContext {
+            pipeline: "p".into(),
+            component: ComponentId::sink(0),
+            counters: Arc::new(Counters::default()),
+            dead_letters: Arc::new(DeadLetters::new(dir.path().join("dead"), 1 << 20)),
+        };
+        let (tx, rx) = mpsc::channel(16);
+        for i in 0..5 {
+            let mut b = BatchBuilder::with_capacity(1, 8);
+            let src = b.source("s");
+            b.push(&i.to_string(), src, 0, 0);
+            let acked = acked.clone();
+            tx.send(Arc::new(b.finish(Ack::callback(move || {
+                acked.lock().unwrap().push(i.to_string())
+            }))))
+            .await
+            .unwrap();
+        }
+        drop(tx);
+        deliver(sink, rx, ctx.clone()).await;
+        assert_eq!(*acked.lock().unwrap(), ["0", "1", "2", "3", "4"]);
+        let log = log.lock().unwrap().join(", ");
+        assert_eq!(
+            log,
+            "open, send 0, send 1, send 2, confirm 0, send 3, confirm 1, send 4, \
+             open, send 2, send 3, send 4, confirm 2, confirm 3, confirm 4",
+            "waiting batches fill the window of three; after the failure every unconfirmed \
+             batch goes again, in order, to a new writer"
+        );
+        assert_eq!(ctx.counters.snapshot().errors, 1);
+        assert_eq!(ctx.counters.snapshot().batches, 5);
+    }
 }

@@ -92,10 +92,37 @@ impl SinkContext {
 
 /// An open sink destination.
 #[async_trait]
+///
+/// The pipeline hands batches over with [`send`](SinkWriter::send) and acknowledges each,
+/// oldest first, after [`confirm`](SinkWriter::confirm) says it is delivered. A sink that
+/// delivers synchronously implements `write` only: `send` writes, `confirm` has nothing to
+/// wait for. One whose destination confirms later (Kafka) keeps up to
+/// [`window`](SinkWriter::window) batches in flight, so the round trip is paid once for many
+/// batches instead of once for each.
 pub trait SinkWriter: Send {
     /// Delivers a batch; `Ok` means it is written and flushed, so its positions may be
     /// checkpointed. An error is retried with backoff (with a reopened writer).
     async fn write(&mut self, batch: &Batch) -> Result<(), PluginError>;
+    /// Most batches handed over and not confirmed yet (1: each is delivered before the
+    /// next is sent). Memory held is up to this many batches.
+    fn window(&self) -> usize {
+        1
+    }
+    /// Hands `batch` over. Returns once it is taken (queued or delivered), not necessarily
+    /// delivered. An error reopens the writer and sends every unconfirmed batch again.
+    async fn send(&mut self, batch: &Arc<Batch>) -> Result<(), PluginError> {
+        self.write(batch).await
+    }
+    /// Waits, without changing anything (so it may be cancelled), until the oldest batch
+    /// sent and not confirmed has its answer, and [`confirm`](SinkWriter::confirm) will not
+    /// wait for the destination.
+    async fn ready(&mut self) {}
+    /// Settles the oldest batch sent and not confirmed: waits for its delivery (retrying
+    /// what the destination failed, dead-lettering what it refused for good). `Ok` means it
+    /// may be acknowledged. Runs to its end (never cancelled).
+    async fn confirm(&mut self) -> Result<(), PluginError> {
+        Ok(())
+    }
     /// Flushes and releases the destination at shutdown.
     async fn close(&mut self) -> Result<(), PluginError> {
         Ok(())
