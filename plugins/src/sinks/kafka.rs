@@ -3,16 +3,18 @@
 //! template names, with the event's stable id in the `logcatch-id` header (the same id as
 //! `Nats-Msg-Id` and es `_id`), so a consumer can drop what at-least-once delivers twice.
 //!
-//! A batch is acknowledged only when the brokers confirmed every message of it. Messages never
-//! time out inside librdkafka (`message.timeout.ms: 0`): while the brokers are down the write
-//! waits, holding the pipeline (`blocked`), with memory bounded by librdkafka's queue and one
-//! batch. A message the brokers refuse for good (too large, unknown topic, not authorized)
+//! Up to `in_flight_batches` batches are produced before the first is confirmed (the pipeline's
+//! sink window), so the brokers' round trip is paid once for many batches. A batch is
+//! acknowledged only when the brokers confirmed every message of it. Messages never time out
+//! inside librdkafka (`message.timeout.ms: 0`): while the brokers are down the sink waits,
+//! holding the pipeline (`blocked`), with memory bounded by librdkafka's queue and the window. A message the brokers refuse for good (too large, unknown topic, not authorized)
 //! goes to the dead-letter file with their reason; any other failure is produced again after
 //! a backoff. A fatal producer error ends the write: the pipeline reopens the sink (a new
 //! producer) and writes the batch again.
 
 pub mod config;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -60,7 +62,7 @@ impl Sink for KafkaSink {
             &[
                 ("client.id", "logcatch"),
                 ("linger.ms", "5"),
-                // One batch is in librdkafka's queue at a time; this bounds it.
+                // The window's batches are in librdkafka's queue; this bounds it.
                 ("queue.buffering.max.kbytes", "65536"),
             ],
             &[
@@ -72,8 +74,7 @@ impl Sink for KafkaSink {
         );
         let delivery = Delivery {
             client: kafka::Context::new(ctx.pipeline.clone(), ctx.component),
-            answered: AtomicUsize::new(0),
-            failed: Mutex::new(Vec::new()),
+            slots: (0..s.in_flight_batches).map(|_| Slot::default()).collect(),
             wake: tokio::sync::Notify::new(),
         };
         let producer: ThreadedProducer<Delivery> = config
@@ -90,19 +91,34 @@ impl Sink for KafkaSink {
             value: Vec::new(),
             id: Vec::with_capacity(super::event_id::LEN),
             last_warning: None,
+            flights: VecDeque::new(),
+            next_slot: 0,
         }))
     }
 }
 
-/// What the producer's delivery reports say about the messages of the current round.
+/// What the producer's delivery reports say, per batch in flight.
 struct Delivery {
     client: kafka::Context,
-    /// Messages of the round with a report (delivered or failed).
+    /// One per batch in flight (`in_flight_batches`), reused in turn.
+    slots: Vec<Slot>,
+    /// Woken on every report.
+    wake: tokio::sync::Notify,
+}
+
+/// The reports about one batch's messages.
+#[derive(Default)]
+struct Slot {
+    /// Messages with a report (delivered or failed) since the slot was taken.
     answered: AtomicUsize,
     /// (event index, error) of the messages that failed.
     failed: Mutex<Vec<(usize, KafkaError)>>,
-    /// Woken on every report.
-    wake: tokio::sync::Notify,
+}
+
+/// A message's delivery opaque: its slot in the high bits, its event index in the low 32
+/// (a batch holds fewer than 2^32 events).
+fn opaque(slot: usize, index: usize) -> usize {
+    (slot << 32) | index
 }
 
 impl rdkafka::client::ClientContext for Delivery {
@@ -119,14 +135,15 @@ impl ProducerContext for Delivery {
     /// The event's index in its batch.
     type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let slot = &self.slots[opaque >> 32];
         if let Err((e, _)) = result {
-            self.failed
+            slot.failed
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push((index, e.clone()));
+                .push((opaque & 0xffff_ffff, e.clone()));
         }
-        self.answered.fetch_add(1, Ordering::AcqRel);
+        slot.answered.fetch_add(1, Ordering::AcqRel);
         self.wake.notify_one();
     }
 }
@@ -143,6 +160,21 @@ struct KafkaWriter {
     value: Vec<u8>,
     id: Vec<u8>,
     last_warning: Option<Instant>,
+    /// The batches produced and not confirmed, oldest first.
+    flights: VecDeque<Flight>,
+    /// The slot the next batch takes.
+    next_slot: usize,
+}
+
+/// A batch produced and not confirmed yet.
+struct Flight {
+    batch: Arc<Batch>,
+    /// Its slot in [`Delivery::slots`].
+    slot: usize,
+    /// Messages produced into the slot (each gets a report).
+    produced: usize,
+    /// What `send` already knew (messages librdkafka would not queue).
+    round: Round,
 }
 
 /// Whether `e` means the brokers will never take this message (dead-letter it) rather than
@@ -178,52 +210,80 @@ struct Round {
 #[async_trait]
 impl SinkWriter for KafkaWriter {
     async fn write(&mut self, batch: &Batch) -> Result<(), PluginError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let mut todo: Vec<usize> = (0..batch.len()).collect();
-        let mut backoff = Backoff::jittered(FIRST_BACKOFF, self.settings.retry_max_backoff);
-        loop {
-            let round = self.produce(batch, &todo).await?;
-            if !round.refused.is_empty() {
-                self.dead_letter(batch, &round.refused).await?;
-            }
-            if round.retry.is_empty() {
-                self.ctx.counters.state.set(ComponentState::Running);
-                return Ok(());
-            }
-            let delay = backoff.step();
-            let why = &round.retry[0].1;
-            self.ctx.counters.error(why);
-            self.ctx.counters.state.set(ComponentState::Blocked);
-            self.warn(
-                &format!(
-                    "Kafka did not take {} messages: {why}; they are kept and produced again",
-                    round.retry.len()
-                ),
-                delay,
-            );
-            tokio::time::sleep(delay).await;
-            todo = round.retry.into_iter().map(|(i, _)| i).collect();
+        // One batch on its own (the pipeline uses `send` and `confirm`).
+        let slot = self.take_slot();
+        let todo: Vec<usize> = (0..batch.len()).collect();
+        let (produced, round) = self.produce(batch, &todo, slot).await?;
+        self.settle(batch, slot, produced, round).await
+    }
+
+    fn window(&self) -> usize {
+        self.settings.in_flight_batches
+    }
+
+    async fn send(&mut self, batch: &Arc<Batch>) -> Result<(), PluginError> {
+        let slot = self.take_slot();
+        let todo: Vec<usize> = (0..batch.len()).collect();
+        let (produced, round) = self.produce(batch, &todo, slot).await?;
+        self.flights.push_back(Flight {
+            batch: batch.clone(),
+            slot,
+            produced,
+            round,
+        });
+        Ok(())
+    }
+
+    async fn ready(&mut self) {
+        let Some(f) = self.flights.front() else {
+            return;
+        };
+        let delivery = self.producer.context();
+        let slot = &delivery.slots[f.slot];
+        // A report between the check and the wait leaves a permit: none is missed.
+        while slot.answered.load(Ordering::Acquire) < f.produced {
+            delivery.wake.notified().await;
         }
     }
 
+    async fn confirm(&mut self) -> Result<(), PluginError> {
+        let Some(f) = self.flights.pop_front() else {
+            return Ok(());
+        };
+        self.settle(&f.batch, f.slot, f.produced, f.round).await
+    }
+
     async fn close(&mut self) -> Result<(), PluginError> {
-        // Every write waited for its confirmations: nothing is left in flight.
+        // The pipeline confirmed every batch it sent: nothing is left in flight.
         Ok(())
     }
 }
 
 impl KafkaWriter {
-    /// Produces the events `todo` of `batch` and waits for the brokers' answer to each.
-    async fn produce(&mut self, batch: &Batch, todo: &[usize]) -> Result<Round, PluginError> {
+    /// Takes the next delivery slot for a batch (its previous batch is settled: the
+    /// pipeline never has more than the window in flight) and clears it.
+    fn take_slot(&mut self) -> usize {
         let delivery = self.producer.context();
-        delivery.answered.store(0, Ordering::Release);
-        delivery
+        let slot = self.next_slot;
+        self.next_slot = (slot + 1) % delivery.slots.len();
+        delivery.slots[slot].answered.store(0, Ordering::Release);
+        delivery.slots[slot]
             .failed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        slot
+    }
+
+    /// Produces the events `todo` of `batch` into `slot`, without waiting for the brokers.
+    /// Returns how many messages were queued (each will get a report) and what is already
+    /// known about the others.
+    async fn produce(
+        &mut self,
+        batch: &Batch,
+        todo: &[usize],
+        slot: usize,
+    ) -> Result<(usize, Round), PluginError> {
         let mut round = Round::default();
         let mut sent = 0usize;
         for &i in todo {
@@ -258,7 +318,7 @@ impl KafkaWriter {
                 key: ID_HEADER,
                 value: Some(self.id.as_slice()),
             });
-            let mut record = BaseRecord::with_opaque_to(topic, i)
+            let mut record = BaseRecord::with_opaque_to(topic, opaque(slot, i))
                 .payload(self.value.as_slice())
                 .headers(headers);
             if self.settings.key.is_some() {
@@ -290,14 +350,81 @@ impl KafkaWriter {
                 }
             }
         }
-        // Every message produced gets a report: delivered, or failed.
+        Ok((sent, round))
+    }
+
+    /// Waits until the brokers answered every message of `batch` produced into `slot`
+    /// (`produced` of them), dead-letters what they refused for good and produces again what
+    /// failed otherwise (after a backoff), until nothing is left to retry.
+    async fn settle(
+        &mut self,
+        batch: &Batch,
+        slot: usize,
+        mut produced: usize,
+        mut round: Round,
+    ) -> Result<(), PluginError> {
+        let mut backoff = Backoff::jittered(FIRST_BACKOFF, self.settings.retry_max_backoff);
+        loop {
+            self.wait_for(slot, produced).await;
+            let failed = std::mem::take(
+                &mut *self.producer.context().slots[slot]
+                    .failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+            for (i, e) in failed {
+                if matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal)) {
+                    return Err(self.fatal());
+                }
+                if refused_for_good(&e) {
+                    round.refused.push((i, e.to_string()));
+                } else {
+                    round.retry.push((i, e.to_string()));
+                }
+            }
+            if !round.refused.is_empty() {
+                round.refused.sort_unstable_by_key(|&(i, _)| i);
+                self.dead_letter(batch, &round.refused).await?;
+            }
+            if round.retry.is_empty() {
+                return Ok(());
+            }
+            let delay = backoff.step();
+            let why = &round.retry[0].1;
+            self.ctx.counters.error(why);
+            self.ctx.counters.state.set(ComponentState::Blocked);
+            self.warn(
+                &format!(
+                    "Kafka did not take {} messages: {why}; they are kept and produced again",
+                    round.retry.len()
+                ),
+                delay,
+            );
+            tokio::time::sleep(delay).await;
+            let mut todo: Vec<usize> = round.retry.iter().map(|&(i, _)| i).collect();
+            todo.sort_unstable();
+            let (more, next) = self.produce(batch, &todo, slot).await?;
+            produced += more;
+            round = next;
+        }
+    }
+
+    /// Waits until `slot` has `target` reports; a wait over [`SLOW`] shows the sink
+    /// `blocked` and is logged.
+    async fn wait_for(&mut self, slot: usize, target: usize) {
         let started = Instant::now();
-        while self.producer.context().answered.load(Ordering::Acquire) < sent {
-            wait_answers(self.producer.context(), sent, Duration::from_secs(1)).await;
+        loop {
+            let answered = self.producer.context().slots[slot]
+                .answered
+                .load(Ordering::Acquire);
+            if answered >= target {
+                return;
+            }
+            let wake = self.producer.context().wake.notified();
+            let _ = tokio::time::timeout(Duration::from_secs(1), wake).await;
             if started.elapsed() >= SLOW {
                 self.ctx.counters.state.set(ComponentState::Blocked);
-                let answered = self.producer.context().answered.load(Ordering::Acquire);
-                let waiting = sent.saturating_sub(answered);
+                let waiting = target.saturating_sub(answered);
                 self.warn(
                     &format!(
                         "Kafka has not confirmed {waiting} messages yet (brokers {}); the batch is held",
@@ -307,25 +434,6 @@ impl KafkaWriter {
                 );
             }
         }
-        let failed = std::mem::take(
-            &mut *self
-                .producer
-                .context()
-                .failed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
-        for (i, e) in failed {
-            if matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal)) {
-                return Err(self.fatal());
-            }
-            if refused_for_good(&e) {
-                round.refused.push((i, e.to_string()));
-            } else {
-                round.retry.push((i, e.to_string()));
-            }
-        }
-        Ok(round)
     }
 
     /// The producer hit a fatal error (idempotence broken): this writer is done.
@@ -367,14 +475,6 @@ impl KafkaWriter {
         self.last_warning = Some(now);
         tracing::warn!(pipeline = %self.ctx.pipeline, component = %self.ctx.component, retry_in_ms = delay.as_millis() as u64, "{why}");
     }
-}
-
-/// Waits until at least `target` messages of the round have a report, or `patience`.
-async fn wait_answers(delivery: &Delivery, target: usize, patience: Duration) {
-    if delivery.answered.load(Ordering::Acquire) >= target {
-        return;
-    }
-    let _ = tokio::time::timeout(patience, delivery.wake.notified()).await;
 }
 
 impl Drop for KafkaWriter {

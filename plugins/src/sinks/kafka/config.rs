@@ -48,6 +48,11 @@ pub struct KafkaSinkConfig {
         deserialize_with = "units::duration"
     )]
     pub retry_max_backoff: Duration,
+    /// Most batches produced and not yet confirmed by the brokers (memory: this many
+    /// batches, plus librdkafka's 64 MiB queue). More keeps the brokers busy while earlier
+    /// batches are confirmed.
+    #[serde(default = "default_in_flight_batches")]
+    pub in_flight_batches: usize,
 }
 
 /// A produced batch's codec.
@@ -103,6 +108,15 @@ pub struct Settings {
     pub compression: Compression,
     /// See [`KafkaSinkConfig::retry_max_backoff`].
     pub retry_max_backoff: Duration,
+    /// See [`KafkaSinkConfig::in_flight_batches`].
+    pub in_flight_batches: usize,
+}
+
+/// Largest `in_flight_batches`.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+fn default_in_flight_batches() -> usize {
+    8
 }
 
 impl KafkaSinkConfig {
@@ -129,6 +143,12 @@ impl KafkaSinkConfig {
             None => None,
             Some(k) => Some(Template::parse(k).map_err(|why| OptionsError::new("key", why))?),
         };
+        if !(1..=MAX_IN_FLIGHT).contains(&self.in_flight_batches) {
+            return Err(OptionsError::new(
+                "in_flight_batches",
+                format!("must be from 1 to {MAX_IN_FLIGHT}"),
+            ));
+        }
         if self.retry_max_backoff.is_zero() {
             return Err(OptionsError::new(
                 "retry_max_backoff",
@@ -142,6 +162,7 @@ impl KafkaSinkConfig {
             format: self.format,
             compression: self.compression,
             retry_max_backoff: self.retry_max_backoff,
+            in_flight_batches: self.in_flight_batches,
         })
     }
 }
@@ -184,6 +205,7 @@ mod tests {
         assert_eq!(s.compression, Compression::Lz4);
         assert_eq!(s.format, Format::Json);
         assert!(s.key.is_none());
+        assert_eq!(s.in_flight_batches, 8);
         let field = |yaml: &str| check(yaml).unwrap_err().field;
         assert_eq!(field("{ brokers: [], topic: t }"), "brokers");
         assert_eq!(field("{ brokers: ['h:1'], topic: 'a b' }"), "topic");
@@ -200,6 +222,14 @@ mod tests {
             field("{ brokers: ['h:1'], topic: t, options: { no.such: x } }"),
             "options.no.such"
         );
+        for n in [0, MAX_IN_FLIGHT + 1] {
+            assert_eq!(
+                field(&format!(
+                    "{{ brokers: ['h:1'], topic: t, in_flight_batches: {n} }}"
+                )),
+                "in_flight_batches"
+            );
+        }
     }
 
     #[test]
