@@ -7,10 +7,11 @@
 //! sink window), so the brokers' round trip is paid once for many batches. A batch is
 //! acknowledged only when the brokers confirmed every message of it. Messages never time out
 //! inside librdkafka (`message.timeout.ms: 0`): while the brokers are down the sink waits,
-//! holding the pipeline (`blocked`), with memory bounded by librdkafka's queue and the window. A message the brokers refuse for good (too large, unknown topic, not authorized)
+//! holding the pipeline (`blocked`), with memory bounded by librdkafka's queue and the
+//! window. A message the brokers refuse for good (too large, unknown topic, not authorized)
 //! goes to the dead-letter file with their reason; any other failure is produced again after
-//! a backoff. A fatal producer error ends the write: the pipeline reopens the sink (a new
-//! producer) and writes the batch again.
+//! a backoff. A fatal producer error fails the sink: the pipeline reopens it (a new producer)
+//! and sends every unconfirmed batch again.
 
 pub mod config;
 
@@ -132,7 +133,7 @@ impl rdkafka::client::ClientContext for Delivery {
 }
 
 impl ProducerContext for Delivery {
-    /// The event's index in its batch.
+    /// The message's slot and event index ([`opaque`]).
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
@@ -211,9 +212,7 @@ struct Round {
 impl SinkWriter for KafkaWriter {
     async fn write(&mut self, batch: &Batch) -> Result<(), PluginError> {
         // One batch on its own (the pipeline uses `send` and `confirm`).
-        let slot = self.take_slot();
-        let todo: Vec<usize> = (0..batch.len()).collect();
-        let (produced, round) = self.produce(batch, &todo, slot).await?;
+        let (slot, produced, round) = self.start(batch).await?;
         self.settle(batch, slot, produced, round).await
     }
 
@@ -222,9 +221,7 @@ impl SinkWriter for KafkaWriter {
     }
 
     async fn send(&mut self, batch: &Arc<Batch>) -> Result<(), PluginError> {
-        let slot = self.take_slot();
-        let todo: Vec<usize> = (0..batch.len()).collect();
-        let (produced, round) = self.produce(batch, &todo, slot).await?;
+        let (slot, produced, round) = self.start(batch).await?;
         self.flights.push_back(Flight {
             batch: batch.clone(),
             slot,
@@ -260,6 +257,15 @@ impl SinkWriter for KafkaWriter {
 }
 
 impl KafkaWriter {
+    /// Produces every event of `batch` into the next slot: the slot, the messages queued,
+    /// and what is already known about the others.
+    async fn start(&mut self, batch: &Batch) -> Result<(usize, usize, Round), PluginError> {
+        let slot = self.take_slot();
+        let todo: Vec<usize> = (0..batch.len()).collect();
+        let (produced, round) = self.produce(batch, &todo, slot).await?;
+        Ok((slot, produced, round))
+    }
+
     /// Takes the next delivery slot for a batch (its previous batch is settled: the
     /// pipeline never has more than the window in flight) and clears it.
     fn take_slot(&mut self) -> usize {
