@@ -3,11 +3,11 @@
 //! reason. Writes into a reused buffer: no allocation per event.
 
 use std::io::Write;
-use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Deserialize;
 
 use crate::batch::{AttrValue, Batch, EventRef};
+use crate::timestamp;
 
 /// How a sink writes events.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -70,16 +70,15 @@ pub fn encode_from(
 /// other JSON), followed by the string fields `extra` (a dead letter's pipeline, plugin and
 /// reason).
 pub fn event_json(out: &mut Vec<u8>, e: &EventRef<'_>, extra: &[(&str, &str)]) {
-    let ts = UNIX_EPOCH + Duration::from_nanos(e.timestamp_ns());
     out.extend_from_slice(b"{\"message\":");
     json_str(out, e.message());
-    let _ = write!(
-        out,
-        ",\"timestamp\":\"{}\",\"source\":",
-        humantime::format_rfc3339_micros(ts)
-    );
+    out.extend_from_slice(b",\"timestamp\":\"");
+    timestamp::push_rfc3339_micros(out, e.timestamp_ns());
+    out.extend_from_slice(b"\",\"source\":");
     json_str(out, e.source());
-    let _ = write!(out, ",\"offset\":{},\"attributes\":{{", e.offset());
+    out.extend_from_slice(b",\"offset\":");
+    out.extend_from_slice(itoa::Buffer::new().format(e.offset()).as_bytes());
+    out.extend_from_slice(b",\"attributes\":{");
     for (i, (k, v)) in e.attrs().enumerate() {
         if i > 0 {
             out.push(b',');

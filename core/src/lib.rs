@@ -28,6 +28,7 @@ pub mod registry;
 pub mod reload;
 pub(crate) mod status;
 pub(crate) mod supervisor;
+pub mod timestamp;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wasm;
