@@ -103,7 +103,7 @@ struct Delivery {
     client: kafka::Context,
     /// One per batch in flight (`in_flight_batches`), reused in turn.
     slots: Vec<Slot>,
-    /// Woken on every report.
+    /// Woken when a slot has every report it expects, so the writer wakes once a batch.
     wake: tokio::sync::Notify,
 }
 
@@ -112,6 +112,9 @@ struct Delivery {
 struct Slot {
     /// Messages with a report (delivered or failed) since the slot was taken.
     answered: AtomicUsize,
+    /// Messages produced into the slot, once its batch is produced (`usize::MAX` until
+    /// then): the report that reaches it wakes the writer.
+    target: AtomicUsize,
     /// (event index, error) of the messages that failed.
     failed: Mutex<Vec<(usize, KafkaError)>>,
 }
@@ -144,8 +147,12 @@ impl ProducerContext for Delivery {
                 .unwrap_or_else(|p| p.into_inner())
                 .push((opaque & 0xffff_ffff, e.clone()));
         }
-        slot.answered.fetch_add(1, Ordering::AcqRel);
-        self.wake.notify_one();
+        // SeqCst pairs with [`KafkaWriter::expect`]: either this sees the target, or the
+        // writer sees this report before it waits.
+        let answered = slot.answered.fetch_add(1, Ordering::SeqCst) + 1;
+        if answered >= slot.target.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -238,7 +245,7 @@ impl SinkWriter for KafkaWriter {
         let delivery = self.producer.context();
         let slot = &delivery.slots[f.slot];
         // A report between the check and the wait leaves a permit: none is missed.
-        while slot.answered.load(Ordering::Acquire) < f.produced {
+        while slot.answered.load(Ordering::SeqCst) < f.produced {
             delivery.wake.notified().await;
         }
     }
@@ -263,6 +270,7 @@ impl KafkaWriter {
         let slot = self.take_slot();
         let todo: Vec<usize> = (0..batch.len()).collect();
         let (produced, round) = self.produce(batch, &todo, slot).await?;
+        self.expect(slot, produced);
         Ok((slot, produced, round))
     }
 
@@ -272,7 +280,8 @@ impl KafkaWriter {
         let delivery = self.producer.context();
         let slot = self.next_slot;
         self.next_slot = (slot + 1) % delivery.slots.len();
-        delivery.slots[slot].answered.store(0, Ordering::Release);
+        delivery.slots[slot].target.store(usize::MAX, Ordering::SeqCst);
+        delivery.slots[slot].answered.store(0, Ordering::SeqCst);
         delivery.slots[slot]
             .failed
             .lock()
@@ -337,7 +346,7 @@ impl KafkaWriter {
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        // librdkafka's queue is full: wait for confirmations to free it.
+                        // librdkafka's queue is full: wait for a batch to be confirmed.
                         record = back;
                         let wake = self.producer.context().wake.notified();
                         let _ = tokio::time::timeout(Duration::from_millis(50), wake).await;
@@ -411,8 +420,16 @@ impl KafkaWriter {
             todo.sort_unstable();
             let (more, next) = self.produce(batch, &todo, slot).await?;
             produced += more;
+            self.expect(slot, produced);
             round = next;
         }
+    }
+
+    /// Tells the delivery callback that `slot` will have `produced` reports, so the last
+    /// one wakes the writer.
+    fn expect(&self, slot: usize, produced: usize) {
+        let slot = &self.producer.context().slots[slot];
+        slot.target.store(produced, Ordering::SeqCst);
     }
 
     /// Waits until `slot` has `target` reports; a wait over [`SLOW`] shows the sink
@@ -422,7 +439,7 @@ impl KafkaWriter {
         loop {
             let answered = self.producer.context().slots[slot]
                 .answered
-                .load(Ordering::Acquire);
+                .load(Ordering::SeqCst);
             if answered >= target {
                 return;
             }
