@@ -20,7 +20,7 @@ LINES=${BENCH_LINES:-1000000}
 KEEP=${BENCH_KEEP:-0}
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
-TANSU="$ROOT/target/kafka-tools/tansu/broker"
+TANSU="$ROOT/target/test-servers/tansu/server"
 
 log() { echo "bench: $*" >&2; }
 die() { echo "bench: error: $*" >&2; exit 1; }

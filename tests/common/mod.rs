@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod kafka;
+pub mod search;
 pub mod server;
 use std::fs;
 use std::path::{Path, PathBuf};
