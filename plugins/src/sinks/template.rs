@@ -1,8 +1,10 @@
 //! Destination templates, one parser for every sink that names its destination per event:
 //! `logs.{pipeline}.{attributes.level}` (a NATS subject), `logs-{pipeline}` (a Kafka topic),
-//! `{attributes.host}` (a Kafka key). Each sink says how a value is sanitized for it.
+//! `{attributes.host}` (a Kafka key), `logs-{pipeline}-%Y.%m.%d` (an Elasticsearch index,
+//! dated by the event's own timestamp). Each sink says how a value is sanitized for it.
 
 use logcatch_core::batch::{AttrValue, EventRef};
+use logcatch_core::timestamp;
 use std::fmt::Write;
 
 /// One part of a parsed template.
@@ -16,7 +18,26 @@ pub enum Part {
     Source,
     /// An attribute of the event.
     Attribute(String),
+    /// A field of the event's timestamp (UTC), in a dated template.
+    Date(DateField),
 }
+
+/// A field of an event's timestamp in a dated template (`%Y`, `%m`, `%d`, `%H`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateField {
+    /// `%Y`: the year, four digits.
+    Year,
+    /// `%m`: the month, two digits.
+    Month,
+    /// `%d`: the day of the month, two digits.
+    Day,
+    /// `%H`: the hour, two digits.
+    Hour,
+}
+
+/// Nanoseconds in an hour and in a day.
+const HOUR_NS: u64 = 3_600_000_000_000;
+const DAY_NS: u64 = 24 * HOUR_NS;
 
 /// A parsed template: literals and placeholders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +82,71 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// Parses `text` as [`Template::parse`] does, and `%Y`, `%m`, `%d`, `%H` (`%%` for a
+    /// `%`) in its text as the fields of the event's timestamp: daily or hourly names.
+    pub fn parse_dated(text: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        for part in Template::parse(text)?.parts {
+            let Part::Literal(literal) = part else {
+                parts.push(part);
+                continue;
+            };
+            let mut run = String::new();
+            let mut chars = literal.chars();
+            while let Some(c) = chars.next() {
+                if c != '%' {
+                    run.push(c);
+                    continue;
+                }
+                let field = match chars.next() {
+                    Some('%') => {
+                        run.push('%');
+                        continue;
+                    }
+                    Some('Y') => DateField::Year,
+                    Some('m') => DateField::Month,
+                    Some('d') => DateField::Day,
+                    Some('H') => DateField::Hour,
+                    Some(other) => {
+                        return Err(format!(
+                            "unknown date field `%{other}`: use %Y, %m, %d, %H (or %% for a `%`)"
+                        ));
+                    }
+                    None => return Err("a `%` ends the template: write %% for a `%`".to_owned()),
+                };
+                if !run.is_empty() {
+                    parts.push(Part::Literal(std::mem::take(&mut run)));
+                }
+                parts.push(Part::Date(field));
+            }
+            if !run.is_empty() {
+                parts.push(Part::Literal(run));
+            }
+        }
+        Ok(Template { parts })
+    }
+
+    /// Whether the text depends on the event's source or attributes (not only on the
+    /// pipeline and the event's time).
+    pub fn per_event(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Source | Part::Attribute(_)))
+    }
+
+    /// The span of time over which the text stays the same for events that differ only in
+    /// their timestamps, in nanoseconds: an hour with `%H`, a day with another date field,
+    /// `None` without any.
+    pub fn time_span_ns(&self) -> Option<u64> {
+        let dates = self.parts.iter().filter_map(|p| match p {
+            Part::Date(f) => Some(*f),
+            _ => None,
+        });
+        dates
+            .map(|f| if f == DateField::Hour { HOUR_NS } else { DAY_NS })
+            .min()
+    }
+
     /// Its parts, in order.
     pub fn parts(&self) -> &[Part] {
         &self.parts
@@ -74,7 +160,7 @@ impl Template {
             match part {
                 Part::Literal(s) => out.push_str(s),
                 Part::Pipeline => clean(pipeline, &mut out),
-                Part::Source | Part::Attribute(_) => return None,
+                Part::Source | Part::Attribute(_) | Part::Date(_) => return None,
             }
         }
         Some(out)
@@ -93,6 +179,18 @@ impl Template {
         let mut number = String::new();
         for part in &self.parts {
             match part {
+                Part::Date(field) => {
+                    let (year, month, day, hour) = timestamp::date_hour(event.timestamp_ns());
+                    let mut text = *b"0000";
+                    let (value, width) = match field {
+                        DateField::Year => (year, 4),
+                        DateField::Month => (month, 2),
+                        DateField::Day => (day, 2),
+                        DateField::Hour => (hour, 2),
+                    };
+                    timestamp::digits(&mut text[..width], value);
+                    out.push_str(std::str::from_utf8(&text[..width]).expect("digits are ASCII"));
+                }
                 Part::Literal(s) => out.push_str(s),
                 Part::Pipeline => clean(pipeline, out),
                 Part::Source => clean(event.source(), out),
@@ -139,6 +237,37 @@ mod tests {
         assert_eq!(t.fixed("p", verbatim), None);
         let fixed = Template::parse("logs-{pipeline}").unwrap();
         assert_eq!(fixed.fixed("web", verbatim).as_deref(), Some("logs-web"));
+    }
+
+    #[test]
+    fn dated_templates_take_the_events_own_day_and_hour() {
+        let t = Template::parse_dated("logs-{pipeline}-%Y.%m.%d-%%").unwrap();
+        assert!(!t.per_event());
+        assert_eq!(t.time_span_ns(), Some(DAY_NS));
+        let mut b = BatchBuilder::with_capacity(2, 64);
+        let src = b.source("a.log");
+        b.push("m", src, 0, 1_700_000_000_000_000_000); // 2023-11-14T22:13:20Z
+        b.push("m", src, 1, 0);
+        let batch = b.finish(Ack::none());
+        let render = |t: &Template, i: usize| {
+            let mut out = String::new();
+            t.render_into(&mut out, "web", &batch.get(i), verbatim);
+            out
+        };
+        assert_eq!(render(&t, 0), "logs-web-2023.11.14-%");
+        assert_eq!(render(&t, 1), "logs-web-1970.01.01-%");
+        let hourly = Template::parse_dated("x-%Y%m%d%H-{attributes.k}").unwrap();
+        assert_eq!(render(&hourly, 0), "x-2023111422-");
+        assert_eq!(hourly.time_span_ns(), Some(HOUR_NS));
+        assert!(hourly.per_event());
+        assert_eq!(t.fixed("web", verbatim), None);
+        let plain = Template::parse("50%Y").unwrap();
+        assert_eq!(plain.fixed("p", verbatim).as_deref(), Some("50%Y"));
+        assert_eq!(plain.time_span_ns(), None);
+        let bad = |t: &str| Template::parse_dated(t).unwrap_err();
+        assert!(bad("logs-%Q").contains("unknown date field `%Q`"));
+        assert!(bad("logs-%").contains("%%"));
+        assert!(bad("logs-{day}").contains("unknown placeholder"));
     }
 
     #[test]
