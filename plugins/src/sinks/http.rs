@@ -17,6 +17,7 @@
 mod body;
 mod bulk;
 mod config;
+mod endpoints;
 mod retry;
 
 use std::sync::Arc;
@@ -30,10 +31,12 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, HeaderValue, RETRY_AFTER};
 
 pub use config::{BodyFormat, Compression, HttpSinkConfig};
+pub(crate) use body::BulkLayout;
+pub(crate) use config::{Redirects, Settings, StatusAction, parse_headers, parse_url};
 
 use body::{Encoded, compress};
 use bulk::Outcome;
-use config::{Redirects, Settings};
+use endpoints::Endpoints;
 use retry::{Backoff, Class, LogLimit, classify, parse_retry_after};
 
 /// How much of a refusing server's answer goes into the log and the dead-letter reason.
@@ -45,6 +48,8 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 const MAX_REDIRECTS: usize = 5;
 /// Bytes read of an answer whose body only explains it (not a `_bulk` answer to read).
 const ANSWER_READ: usize = 4096;
+/// How long an endpoint that did not answer is skipped while others are in service.
+const ENDPOINT_PAUSE: Duration = Duration::from_secs(5);
 /// Said of an answer about credentials or routing, which the sink holds and retries.
 const HOLD_HINT: &str = " (credentials or routing: a configuration or server state, not the data)";
 
@@ -68,46 +73,63 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Sink>, OptionsError> {
 #[async_trait]
 impl Sink for HttpSink {
     async fn open(&self, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>, PluginError> {
-        let policy = self.settings.redirects;
-        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            let keeps_body = matches!(attempt.status().as_u16(), 307 | 308);
-            let from = attempt
-                .previous()
-                .last()
-                .expect("a redirect follows a request");
-            let allowed = redirect_allowed(policy, from, attempt.url());
-            if keeps_body && allowed && attempt.previous().len() <= MAX_REDIRECTS {
-                attempt.follow()
-            } else {
-                attempt.stop()
-            }
-        });
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("logcatch/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(self.settings.timeout)
-            .timeout(self.settings.timeout)
-            .redirect(redirects)
-            .build()
-            .map_err(|e| PluginError::new(format!("cannot set up the HTTP client: {e}")))?;
-        let s = &self.settings;
-        Ok(Box::new(HttpWriter {
-            backoff: Backoff::jittered(s.initial_backoff, s.max_backoff),
-            settings: self.settings.clone(),
-            client,
-            ctx: ctx.clone(),
-            warnings: LogLimit::new(WARN_EVERY),
-            refusals: LogLimit::new(WARN_EVERY),
-            rejections: LogLimit::new(WARN_EVERY),
-            warned: false,
-            body: Vec::new(),
-        }))
+        let client = client(&self.settings)?;
+        Ok(writer(self.settings.clone(), client, ctx))
     }
+}
+
+/// The HTTP client for `settings`: its time limits, and redirects only as they allow.
+pub(crate) fn client(settings: &Settings) -> Result<reqwest::Client, PluginError> {
+    let policy = settings.redirects;
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        let keeps_body = matches!(attempt.status().as_u16(), 307 | 308);
+        let from = attempt
+            .previous()
+            .last()
+            .expect("a redirect follows a request");
+        let allowed = redirect_allowed(policy, from, attempt.url());
+        if keeps_body && allowed && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
+    reqwest::Client::builder()
+        .user_agent(concat!("logcatch/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(settings.timeout)
+        .timeout(settings.timeout)
+        .redirect(redirects)
+        .build()
+        .map_err(|e| PluginError::new(format!("cannot set up the HTTP client: {e}")))
+}
+
+/// The writer that delivers batches as `settings` say, through `client`: the `http` sink's,
+/// and the `elasticsearch` sink's once it checked the cluster.
+pub(crate) fn writer(
+    settings: Arc<Settings>,
+    client: reqwest::Client,
+    ctx: &SinkContext,
+) -> Box<dyn SinkWriter> {
+    Box::new(HttpWriter {
+        endpoints: Endpoints::new(settings.endpoints.len()),
+        backoff: Backoff::jittered(settings.initial_backoff, settings.max_backoff),
+        settings,
+        client,
+        ctx: ctx.clone(),
+        warnings: LogLimit::new(WARN_EVERY),
+        refusals: LogLimit::new(WARN_EVERY),
+        rejections: LogLimit::new(WARN_EVERY),
+        warned: false,
+        body: Vec::new(),
+    })
 }
 
 struct HttpWriter {
     settings: Arc<Settings>,
     client: reqwest::Client,
     ctx: SinkContext,
+    /// Which endpoint the next request goes to.
+    endpoints: Endpoints,
     backoff: Backoff,
     warnings: LogLimit,
     /// Limits the warnings about `_bulk` items refused for good.
@@ -135,11 +157,14 @@ enum Attempt {
     /// A 2xx answer to a `_bulk` request with failed items.
     Bulk(Outcome),
     /// Worth sending again, after the server's `Retry-After` if it gave one; `hold`: for
-    /// an answer about credentials or routing (logged as an error).
+    /// an answer about credentials or routing (logged as an error); `unreachable`: the
+    /// endpoint did not answer, or answered as a gateway to nothing (502, 503, 504), and
+    /// another one may take it at once.
     Retry {
         why: String,
         retry_after: Option<Duration>,
         hold: bool,
+        unreachable: bool,
     },
     /// 413: the body is too large for the server.
     TooLarge { why: String },
@@ -150,7 +175,7 @@ enum Attempt {
 #[async_trait]
 impl SinkWriter for HttpWriter {
     async fn write(&mut self, batch: &Batch) -> Result<(), PluginError> {
-        let encoded = Encoded::new(batch, self.settings.generate_id);
+        let encoded = Encoded::new(batch, &self.ctx.pipeline, self.settings.bulk.as_ref());
         let s = self.settings.clone();
         let chunks = encoded.chunks(s.format, s.max_body_bytes);
         // A stack: the next part is last.
@@ -188,7 +213,26 @@ impl HttpWriter {
         let mut wire = None;
         loop {
             let body = wire.get_or_insert_with(|| self.wire(encoded, part)).clone();
-            let (why, retry_after) = match self.attempt(body, part.len()).await {
+            let at = self.endpoints.pick(Instant::now());
+            let url = self.settings.endpoints[at].clone();
+            let attempt = self.attempt(url, body, part.len()).await;
+            let now = Instant::now();
+            match &attempt {
+                Attempt::Retry {
+                    why,
+                    unreachable: true,
+                    ..
+                } if self.settings.endpoints.len() > 1 => {
+                    self.endpoints.failed(at, now, ENDPOINT_PAUSE);
+                    if self.endpoints.other_up(at, now) {
+                        self.ctx.counters.error(why);
+                        tracing::debug!(pipeline = %self.ctx.pipeline, component = %self.ctx.component, endpoint = at, "{why}; sending to the next endpoint");
+                        continue;
+                    }
+                }
+                _ => self.endpoints.answered(at),
+            }
+            let (why, retry_after) = match attempt {
                 Attempt::Delivered => {
                     self.recovered();
                     return Ok(());
@@ -207,6 +251,7 @@ impl HttpWriter {
                     why,
                     retry_after,
                     hold,
+                    ..
                 } => (
                     if hold {
                         format!("{why}{HOLD_HINT}")
@@ -317,12 +362,12 @@ impl HttpWriter {
         Some(why)
     }
 
-    /// One POST of `actions` events.
-    async fn attempt(&self, wire: bytes::Bytes, actions: usize) -> Attempt {
+    /// One POST of `actions` events to `url`.
+    async fn attempt(&self, url: reqwest::Url, wire: bytes::Bytes, actions: usize) -> Attempt {
         let s = &self.settings;
         let mut request = self
             .client
-            .post(s.url.clone())
+            .post(url)
             .headers(s.headers.clone())
             .body(wire);
         if s.compression == Compression::Gzip {
@@ -335,11 +380,13 @@ impl HttpWriter {
                     why: describe(&e, s.timeout),
                     retry_after: None,
                     hold: false,
+                    unreachable: true,
                 };
             }
         };
         let status = response.status();
         let class = classify(status, &s.on_status);
+        let gateway = matches!(status.as_u16(), 502..=504);
         let bulk = s.format == BodyFormat::EsBulk;
         let retry_after = response
             .headers()
@@ -367,6 +414,7 @@ impl HttpWriter {
                     why: format!("HTTP {status}, then {}", describe(&e, s.timeout)),
                     retry_after,
                     hold: class == Class::Hold,
+                    unreachable: true,
                 };
             }
         };
@@ -381,6 +429,7 @@ impl HttpWriter {
                     ),
                     retry_after: None,
                     hold: true,
+                    unreachable: false,
                 },
             },
             Class::Delivered if bulk => bulk_answer(status, &text, actions, &s.on_status),
@@ -389,6 +438,7 @@ impl HttpWriter {
                 why: why(),
                 retry_after,
                 hold: class == Class::Hold,
+                unreachable: gateway,
             },
             Class::TooLarge => Attempt::TooLarge { why: why() },
             Class::Rejected => Attempt::Rejected { why: why() },
@@ -440,6 +490,7 @@ fn bulk_answer(
             why: format!("HTTP {status}, but {why}{}", excerpt(text)),
             retry_after: None,
             hold: false,
+            unreachable: false,
         },
     }
 }
@@ -456,7 +507,7 @@ fn redirect_allowed(policy: Redirects, from: &reqwest::Url, to: &reqwest::Url) -
 }
 
 /// Reads at most `cap` bytes of `response`'s body; true if that was all of it.
-async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     cap: usize,
 ) -> Result<(Vec<u8>, bool), reqwest::Error> {
@@ -474,7 +525,7 @@ async fn read_capped(
 
 /// A request error as one line, without the URL (it may carry credentials) and with its
 /// causes (`error sending request` alone says nothing).
-fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+pub(crate) fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("no answer within {}", humantime::format_duration(timeout));
     }
@@ -495,7 +546,7 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
 }
 
 /// `: <the first bytes of the answer>` on one line, or nothing for an empty answer.
-fn excerpt(body: &[u8]) -> String {
+pub(crate) fn excerpt(body: &[u8]) -> String {
     let cut = &body[..body.len().min(BODY_EXCERPT)];
     let text = String::from_utf8_lossy(cut);
     let text: String = text

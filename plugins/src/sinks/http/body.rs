@@ -8,14 +8,85 @@ use std::ops::Range;
 use logcatch_core::batch::Batch;
 
 use super::config::{BodyFormat, Compression};
-use crate::sinks::event_id::{self, push_event_id};
-use logcatch_core::encode::{Format, encode};
+use crate::sinks::event_id::push_event_id;
+use crate::sinks::template::Template;
+use logcatch_core::encode::{Format, encode, event_json};
+use logcatch_core::timestamp;
 
-/// The action line before each event in a `_bulk` body (`create` also works on data streams).
-const BULK_ACTION: &[u8] = b"{\"create\":{}}\n";
-/// The same with a document id: this, the id, then [`BULK_ID_END`].
-const BULK_ID_START: &[u8] = b"{\"create\":{\"_id\":\"";
-const BULK_ID_END: &[u8] = b"\"}}\n";
+/// Every event's `_bulk` action line, as `layout` says, and where each ends. The index name
+/// is rendered once per day (or hour) when it depends only on the event's time.
+fn action_lines(batch: &Batch, pipeline: &str, layout: &BulkLayout) -> (Vec<u8>, Vec<usize>) {
+    let mut out = Vec::with_capacity(batch.len() * 80);
+    let mut ends = Vec::with_capacity(batch.len());
+    let op: &[u8] = if layout.index_op {
+        b"{\"index\":{"
+    } else {
+        b"{\"create\":{"
+    };
+    // The last index name and the time span it holds for, when it depends only on time.
+    let span = layout
+        .index
+        .as_ref()
+        .filter(|t| !t.per_event())
+        .map(|t| t.time_span_ns().unwrap_or(u64::MAX));
+    let mut cached: Option<u64> = None;
+    let mut name = String::new();
+    for event in batch.iter() {
+        out.extend_from_slice(op);
+        if let Some(template) = &layout.index {
+            let key = span.map(|span| event.timestamp_ns() / span);
+            if key.is_none() || key != cached {
+                name.clear();
+                template.render_into(&mut name, pipeline, &event, index_value);
+                cached = key;
+            }
+            out.extend_from_slice(b"\"_index\":\"");
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'"');
+        }
+        if layout.ids {
+            if layout.index.is_some() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"_id\":\"");
+            push_event_id(&event, &mut out);
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"}}\n");
+        ends.push(out.len());
+    }
+    (out, ends)
+}
+
+/// Appends an event's value to an index name: lowercased, and every character an index
+/// name may not hold (`\\ / * ? " < > | , #`, `:`, whitespace, control characters) as `_`,
+/// so a value can never break the name or the JSON around it.
+pub fn index_value(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':' => out.push('_'),
+            c if c.is_whitespace() || c.is_control() => out.push('_'),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+}
+
+/// How each document of a `_bulk` body is named and what it carries: the `http` sink's
+/// `format: es_bulk` (a bare `create`, an `_id` with `generate_id`) or the `elasticsearch`
+/// sink's (an `_index` per event, `index` or `create`, `@timestamp`).
+#[derive(Debug, Clone, Default)]
+pub struct BulkLayout {
+    /// `index` instead of `create` (which data streams need, and which answers 409 for a
+    /// document already there).
+    pub index_op: bool,
+    /// Each document's `_index`, rendered from the event (already checked to render only
+    /// valid index names).
+    pub index: Option<Template>,
+    /// Each document's `_id` is the event's stable id.
+    pub ids: bool,
+    /// Each document carries `@timestamp` (the event's timestamp).
+    pub timestamp_field: bool,
+}
 
 /// One batch as JSON, one line per event.
 #[derive(Debug, Default)]
@@ -24,44 +95,47 @@ pub struct Encoded {
     lines: Vec<u8>,
     /// Where each event's line ends (after its `\n`).
     ends: Vec<usize>,
-    /// With `generate_id`: every event's id, [`event_id::LEN`] bytes each, in order.
-    ids: Option<Vec<u8>>,
+    /// For `_bulk`: every event's action line (ending in `\n`), in order.
+    actions: Vec<u8>,
+    /// Where each event's action line ends.
+    action_ends: Vec<usize>,
 }
 
 impl Encoded {
-    /// Encodes every event of `batch`, and its id when `ids` (`_bulk` document ids).
-    pub fn new(batch: &Batch, ids: bool) -> Self {
+    /// Encodes every event of `batch` (of pipeline `pipeline`), and its `_bulk` action line
+    /// as `layout` says when `bulk`.
+    pub fn new(batch: &Batch, pipeline: &str, bulk: Option<&BulkLayout>) -> Self {
         let mut lines = Vec::with_capacity(batch.message_bytes() as usize + 128 * batch.len());
-        encode(batch, Format::Json, &mut lines);
-        let ends = memchr::memchr_iter(b'\n', &lines).map(|i| i + 1).collect();
-        let ids = ids.then(|| {
-            let mut all = Vec::with_capacity(batch.len() * event_id::LEN);
-            for event in batch.iter() {
-                push_event_id(&event, &mut all);
+        match bulk {
+            Some(layout) if layout.timestamp_field => {
+                let mut stamp = Vec::with_capacity(timestamp::LEN);
+                for event in batch.iter() {
+                    stamp.clear();
+                    timestamp::push_rfc3339_micros(&mut stamp, event.timestamp_ns());
+                    let stamp = std::str::from_utf8(&stamp).expect("RFC 3339 is ASCII");
+                    event_json(&mut lines, &event, &[("@timestamp", stamp)]);
+                    lines.push(b'\n');
+                }
             }
-            all
-        });
-        Encoded { lines, ends, ids }
+            _ => encode(batch, Format::Json, &mut lines),
+        }
+        let ends = memchr::memchr_iter(b'\n', &lines).map(|i| i + 1).collect();
+        let (actions, action_ends) = match bulk {
+            Some(layout) => action_lines(batch, pipeline, layout),
+            None => (Vec::new(), Vec::new()),
+        };
+        Encoded {
+            lines,
+            ends,
+            actions,
+            action_ends,
+        }
     }
 
     /// Event `i`'s `_bulk` action line.
-    fn action(&self, i: usize, out: &mut Vec<u8>) {
-        match &self.ids {
-            None => out.extend_from_slice(BULK_ACTION),
-            Some(ids) => {
-                out.extend_from_slice(BULK_ID_START);
-                out.extend_from_slice(&ids[i * event_id::LEN..(i + 1) * event_id::LEN]);
-                out.extend_from_slice(BULK_ID_END);
-            }
-        }
-    }
-
-    /// Length of every `_bulk` action line of this batch.
-    fn action_len(&self) -> usize {
-        match self.ids {
-            None => BULK_ACTION.len(),
-            Some(_) => BULK_ID_START.len() + event_id::LEN + BULK_ID_END.len(),
-        }
+    fn action(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.action_ends[i - 1] };
+        &self.actions[start..self.action_ends[i]]
     }
 
     /// Number of events.
@@ -80,13 +154,18 @@ impl Encoded {
     pub fn chunks(&self, format: BodyFormat, max: usize) -> Vec<Range<usize>> {
         let (fixed, per_event) = match format {
             BodyFormat::Ndjson => (0, 1),
-            BodyFormat::EsBulk => (0, 1 + self.action_len()),
+            BodyFormat::EsBulk => (0, 1),
             BodyFormat::JsonArray => (1, 1), // `[` once, then `,` or `]` after each
         };
         let mut chunks = Vec::new();
         let (mut start, mut size) = (0, fixed);
         for i in 0..self.len() {
-            let cost = self.line(i).len() + per_event;
+            let action = if format == BodyFormat::EsBulk {
+                self.action(i).len()
+            } else {
+                0
+            };
+            let cost = self.line(i).len() + per_event + action;
             if i > start && size + cost > max {
                 chunks.push(start..i);
                 (start, size) = (i, fixed);
@@ -117,7 +196,7 @@ impl Encoded {
             }
             BodyFormat::EsBulk => {
                 for i in events {
-                    self.action(i, out);
+                    out.extend_from_slice(self.action(i));
                     out.extend_from_slice(self.line(i));
                     out.push(b'\n');
                 }
@@ -167,6 +246,14 @@ mod tests {
         b.finish(Ack::none())
     }
 
+    fn enc(n: usize, ids: bool) -> Encoded {
+        let layout = BulkLayout {
+            ids,
+            ..BulkLayout::default()
+        };
+        Encoded::new(&batch(n), "p", Some(&layout))
+    }
+
     fn messages(v: &serde_json::Value) -> Vec<String> {
         v.as_array()
             .unwrap()
@@ -177,7 +264,7 @@ mod tests {
 
     #[test]
     fn every_format_carries_every_event_once() {
-        let e = Encoded::new(&batch(3), false);
+        let e = enc(3, false);
         assert_eq!(e.len(), 3);
         let want = vec!["line\n0", "line\n1", "line\n2"];
         let mut out = Vec::new();
@@ -209,7 +296,7 @@ mod tests {
     #[test]
     fn a_body_can_hold_any_events_of_the_batch() {
         // The failed items of a `_bulk` answer are sent again on their own.
-        let e = Encoded::new(&batch(5), false);
+        let e = enc(5, false);
         let mut out = Vec::new();
         e.body([1, 4], BodyFormat::EsBulk, &mut out);
         let text = String::from_utf8(out.clone()).unwrap();
@@ -230,7 +317,7 @@ mod tests {
 
     #[test]
     fn generated_ids_are_the_events_own_and_stable() {
-        let e = Encoded::new(&batch(3), true);
+        let e = enc(3, true);
         let mut out = Vec::new();
         e.body([0, 2], BodyFormat::EsBulk, &mut out);
         let text = String::from_utf8(out.clone()).unwrap();
@@ -243,15 +330,68 @@ mod tests {
         }
         assert_ne!(lines[0], lines[2]);
         let mut again = Vec::new();
-        Encoded::new(&batch(3), true).body([0, 2], BodyFormat::EsBulk, &mut again);
+        enc(3, true).body([0, 2], BodyFormat::EsBulk, &mut again);
         assert_eq!(again, out, "the same events, the same ids");
+    }
+
+    #[test]
+    fn elasticsearch_actions_name_each_events_own_daily_index() {
+        let mut b = BatchBuilder::with_capacity(3, 64);
+        let src = b.source("/var/log/a.log");
+        b.push("a", src, 0, 1_700_000_000_000_000_000); // 2023-11-14
+        b.attr("team", logcatch_core::batch::AttrValue::Text("Web Ops/EU"));
+        b.push("b", src, 1, 1_700_000_000_000_000_000 + 86_400_000_000_000);
+        b.push("c", src, 2, 1_700_000_000_000_000_000 + 86_400_000_000_000);
+        let batch = b.finish(Ack::none());
+        let layout = BulkLayout {
+            index_op: false,
+            index: Some(Template::parse_dated("logs-{pipeline}-{attributes.team}-%Y.%m.%d").unwrap()),
+            ids: true,
+            timestamp_field: true,
+        };
+        let e = Encoded::new(&batch, "App", Some(&layout));
+        let mut out = Vec::new();
+        e.body(0..3, BodyFormat::EsBulk, &mut out);
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let events: Vec<_> = batch.iter().collect();
+        assert_eq!(lines[0]["create"]["_index"], "logs-app-web_ops_eu-2023.11.14");
+        assert_eq!(lines[0]["create"]["_id"], event_id(&events[0]));
+        assert_eq!(lines[2]["create"]["_index"], "logs-app--2023.11.15");
+        assert_eq!(lines[4]["create"]["_index"], "logs-app--2023.11.15");
+        assert_eq!(lines[1]["@timestamp"], "2023-11-14T22:13:20.000000Z");
+        assert_eq!(lines[1]["@timestamp"], lines[1]["timestamp"]);
+        assert_eq!(lines[3]["message"], "b");
+        // Time alone names the index: rendered once per day, still right across days.
+        let daily = BulkLayout {
+            index_op: true,
+            index: Some(Template::parse_dated("x-%Y.%m.%d").unwrap()),
+            ids: false,
+            timestamp_field: false,
+        };
+        let mut out = Vec::new();
+        Encoded::new(&batch, "p", Some(&daily)).body(0..3, BodyFormat::EsBulk, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let actions: Vec<&str> = text.lines().step_by(2).collect();
+        assert_eq!(
+            actions,
+            [
+                r#"{"index":{"_index":"x-2023.11.14"}}"#,
+                r#"{"index":{"_index":"x-2023.11.15"}}"#,
+                r#"{"index":{"_index":"x-2023.11.15"}}"#
+            ]
+        );
+        assert!(!text.contains("@timestamp"));
     }
 
     #[test]
     fn chunks_fit_the_limit_and_cover_every_event_in_order() {
         for e in [
-            Encoded::new(&batch(50), false),
-            Encoded::new(&batch(50), true),
+            enc(50, false),
+            enc(50, true),
         ] {
             chunks_fit(&e);
         }
@@ -282,10 +422,10 @@ mod tests {
 
     #[test]
     fn an_event_bigger_than_the_limit_goes_alone() {
-        let e = Encoded::new(&batch(50), false);
+        let e = enc(50, false);
         assert_eq!(e.chunks(BodyFormat::Ndjson, 1).len(), 50);
         assert!(
-            Encoded::new(&Batch::default(), false)
+            Encoded::new(&Batch::default(), "p", None)
                 .chunks(BodyFormat::Ndjson, 10)
                 .is_empty()
         );

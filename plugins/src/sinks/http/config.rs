@@ -9,6 +9,8 @@ use logcatch_core::plugin::OptionsError;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
+use super::body::BulkLayout;
+
 /// `type: http` options.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,14 +163,14 @@ const RESERVED: [&str; 4] = [
 /// The checked options, ready to send with.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The endpoint.
-    pub url: reqwest::Url,
+    /// Where requests go: requests take turns over several (the nodes of a cluster).
+    pub endpoints: Vec<reqwest::Url>,
     /// Body layout.
     pub format: BodyFormat,
     /// Body compression.
     pub compression: Compression,
-    /// `_bulk` documents carry their event's id.
-    pub generate_id: bool,
+    /// How `_bulk` documents are named (`Some` for `format: es_bulk`).
+    pub bulk: Option<BulkLayout>,
     /// Every header sent (configured ones marked sensitive, plus `Content-Type`).
     pub headers: HeaderMap,
     /// Per request.
@@ -192,7 +194,7 @@ pub struct Settings {
 impl HttpSinkConfig {
     /// Checks every option; an error names the field, never a header's value.
     pub fn check(self) -> Result<Settings, OptionsError> {
-        let url = parse_url(&self.url)?;
+        let url = parse_url("url", &self.url)?;
         let headers = parse_headers(&self.headers, self.format)?;
         if self.generate_id && self.format != BodyFormat::EsBulk {
             return Err(OptionsError::new(
@@ -238,10 +240,13 @@ impl HttpSinkConfig {
             ));
         }
         Ok(Settings {
-            url,
+            endpoints: vec![url],
             format: self.format,
             compression: self.compression,
-            generate_id: self.generate_id,
+            bulk: (self.format == BodyFormat::EsBulk).then(|| BulkLayout {
+                ids: self.generate_id,
+                ..BulkLayout::default()
+            }),
             headers,
             timeout: self.timeout,
             max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
@@ -255,10 +260,10 @@ impl HttpSinkConfig {
     }
 }
 
-/// An absolute `http`/`https` URL with a host. The URL is not echoed in errors (it may carry
+/// An absolute `http`/`https` URL with a host (the option `field`). The URL is not echoed in errors (it may carry
 /// credentials); the error's line points at it.
-fn parse_url(text: &str) -> Result<reqwest::Url, OptionsError> {
-    let err = |why: String| OptionsError::new("url", why);
+pub fn parse_url(field: &str, text: &str) -> Result<reqwest::Url, OptionsError> {
+    let err = |why: String| OptionsError::new(field, why);
     let url = reqwest::Url::parse(text).map_err(|e| err(format!("not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(err(format!(
@@ -272,7 +277,9 @@ fn parse_url(text: &str) -> Result<reqwest::Url, OptionsError> {
     Ok(url)
 }
 
-fn parse_headers(
+/// The headers of every request: `Content-Type` for `format`, then the configured ones (each
+/// checked, marked sensitive so it is never shown).
+pub fn parse_headers(
     map: &BTreeMap<String, Secret>,
     format: BodyFormat,
 ) -> Result<HeaderMap, OptionsError> {
@@ -347,7 +354,9 @@ mod tests {
             config("url: http://h\nformat: es_bulk\ngenerate_id: true")
                 .check()
                 .unwrap()
-                .generate_id
+                .bulk
+                .unwrap()
+                .ids
         );
         assert_eq!(
             err("url: http://h\nretry_initial_backoff: 2s\nretry_max_backoff: 1s").field,
