@@ -81,6 +81,8 @@ macro_rules! counters {
             pub last_error: std::sync::Mutex<Option<(std::time::SystemTime, String)>>,
             /// Its state: running, blocked, restarting or failed.
             pub state: crate::health::StateCell,
+            /// What it is connected to, as the server said (`Elasticsearch 8.15.0`), once known.
+            pub server: std::sync::Mutex<Option<String>>,
         }
 
         /// A plain copy of [`Counters`] at one moment.
@@ -196,6 +198,19 @@ impl Counters {
         Self::add(&self.errors, 1);
         let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
         *last = Some((std::time::SystemTime::now(), why.to_owned()));
+    }
+
+    /// Records what the component is connected to, for the API.
+    pub fn set_server(&self, what: String) {
+        *self.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(what);
+    }
+
+    /// What the component is connected to, if it knows.
+    pub fn server(&self) -> Option<String> {
+        self.server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The last error, if any, and when it happened.

@@ -103,6 +103,9 @@ pub struct ComponentDoc {
     pub kind: String,
     /// `running`, `blocked`, `restarting` or `failed`.
     pub state: &'static str,
+    /// What it is connected to, as the server said (`Elasticsearch 8.15.0`), once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// Events received (a source's and a sink's equal what they emit or deliver).
     pub events_in: u64,
     /// Events emitted (sources, filters) or delivered (sinks).
@@ -215,6 +218,7 @@ impl ComponentDoc {
             role,
             kind: c.kind.clone(),
             state: c.counters.state.get().as_str(),
+            server: c.counters.server(),
             events_in,
             events_out: s.events,
             events_dropped,
