@@ -1,5 +1,5 @@
 //! logcatch's built-in plugins, one module each: sources (`file`, `demo`, `stdin`, `nats`,
-//! `kafka`) and sinks (`stdout`, `file`, `http`, `nats`, `kafka`, `blackhole`). [`registry`] maps their YAML `type:` names to them.
+//! `kafka`) and sinks (`stdout`, `file`, `http`, `elasticsearch`, `nats`, `kafka`, `blackhole`). [`registry`] maps their YAML `type:` names to them.
 
 #![warn(missing_docs)]
 
@@ -19,6 +19,7 @@ pub mod kafka;
 pub mod sinks {
     //! Where lines go.
     pub mod blackhole;
+    pub mod elasticsearch;
     pub mod event_id;
     pub mod file;
     pub mod http;
@@ -41,6 +42,7 @@ pub fn registry() -> Registry {
         .sink("stdout", sinks::stdout::build)
         .sink("file", sinks::file::build)
         .sink("http", sinks::http::build)
+        .sink("elasticsearch", sinks::elasticsearch::build)
         .sink("nats", sinks::nats::build)
         .sink("kafka", sinks::kafka::build)
         .sink("blackhole", sinks::blackhole::build);
