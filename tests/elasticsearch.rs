@@ -16,10 +16,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::http::{api_addr, get_json};
-use rdkafka::producer::Producer;
 use common::kafka::{Broker, Kind};
 use common::search::{Flavour, SearchServer};
 use common::{Scratch, bin, guest, repo, wait_until};
+use rdkafka::producer::Producer;
 
 /// Longest a test waits for its documents.
 const WAIT: Duration = Duration::from_secs(120);
@@ -132,7 +132,10 @@ fn indexed_once(flavour: Flavour) {
     let hits = server.search("logs-p", r#"{"term":{"attributes.seq":1234}}"#, 10);
     assert_eq!(hits.len(), 1, "{hits:?}");
     let doc = &hits[0];
-    assert_eq!(doc["message"], r#"{"seq":1234,"level":"info","text":"line 1234"}"#);
+    assert_eq!(
+        doc["message"],
+        r#"{"seq":1234,"level":"info","text":"line 1234"}"#
+    );
     assert_eq!(doc["attributes"]["level"], "info");
     assert_eq!(doc["attributes"]["text"], "line 1234");
     assert!(doc["@timestamp"].as_str().unwrap().ends_with('Z'));
@@ -150,7 +153,9 @@ fn mapping_conflict(flavour: Flavour) {
         .append(true)
         .open(s.path("input.log"))
         .unwrap()
-        .write_all(b"{\"seq\":\"forty\",\"level\":\"info\"}\n{\"seq\":\"fifty\",\"level\":\"info\"}\n")
+        .write_all(
+            b"{\"seq\":\"forty\",\"level\":\"info\"}\n{\"seq\":\"fifty\",\"level\":\"info\"}\n",
+        )
         .unwrap();
     append_json_lines(&s.path("input.log"), 100..200);
     let sink = format!(
@@ -167,7 +172,10 @@ fn mapping_conflict(flavour: Flavour) {
         .collect();
     assert_eq!(letters.len(), 2, "{dead}\n{err}");
     for (letter, word) in letters.iter().zip(["forty", "fifty"]) {
-        assert!(letter["message"].as_str().unwrap().contains(word), "{letter}");
+        assert!(
+            letter["message"].as_str().unwrap().contains(word),
+            "{letter}"
+        );
         let reason = letter["reason"].as_str().unwrap();
         assert!(
             reason.contains("sinks[0]") && reason.contains("attributes.seq"),
@@ -322,7 +330,11 @@ fn a_server_stopped_and_started_while_lines_flow_loses_nothing() {
         server.url()
     );
     let daemon = s.start(&s.config(&config(&sink, "")));
-    assert!(wait_until(WAIT, || server.count("logs-p") == 2_000), "{}", daemon.log());
+    assert!(
+        wait_until(WAIT, || server.count("logs-p") == 2_000),
+        "{}",
+        daemon.log()
+    );
     // noida-db writes to disk about once a second: give it that before the kill.
     std::thread::sleep(Duration::from_secs(2));
     server.kill();
@@ -357,12 +369,19 @@ fn bad_elasticsearch_configs_are_refused_with_their_place() {
     let sink = "pipelines:\n  p:\n    sources: [{type: stdin}]\n    sinks:\n      - type: elasticsearch\n        endpoints: [\"http://127.0.0.1:9200\"]\n";
     let err = validate(&format!("{sink}        index: \"logs-{{level}}-%Y\"\n"));
     assert!(
-        err.contains("logcatch.yaml:7:9: pipelines.p.sinks[0].index: unknown placeholder `{level}`"),
+        err.contains(
+            "logcatch.yaml:7:9: pipelines.p.sinks[0].index: unknown placeholder `{level}`"
+        ),
         "{err}"
     );
     let err = validate(&format!("{sink}        index: \"Logs\"\n"));
-    assert!(err.contains("logcatch.yaml:7:9: pipelines.p.sinks[0].index"), "{err}");
-    let err = validate(&format!("{sink}        mode: data_stream\n        action: index\n"));
+    assert!(
+        err.contains("logcatch.yaml:7:9: pipelines.p.sinks[0].index"),
+        "{err}"
+    );
+    let err = validate(&format!(
+        "{sink}        mode: data_stream\n        action: index\n"
+    ));
     assert!(err.contains("pipelines.p.sinks[0].action"), "{err}");
     let err = validate(
         &format!("{sink}        auth: {{ user: elastic, password: \"${{ES_PW}}\", api_key: \"${{ES_PW}}\" }}\n")
@@ -370,6 +389,70 @@ fn bad_elasticsearch_configs_are_refused_with_their_place() {
     );
     assert!(err.contains("pipelines.p.sinks[0].auth.api_key"), "{err}");
     assert!(!err.contains("hunter2-secret"), "a secret was shown: {err}");
-    let err = validate("pipelines:\n  p:\n    sources: [{type: stdin}]\n    sinks:\n      - type: elasticsearch\n        endpoints: []\n");
-    assert!(err.contains("logcatch.yaml:6:9: pipelines.p.sinks[0].endpoints"), "{err}");
+    let err = validate(
+        "pipelines:\n  p:\n    sources: [{type: stdin}]\n    sinks:\n      - type: elasticsearch\n        endpoints: []\n",
+    );
+    assert!(
+        err.contains("logcatch.yaml:6:9: pipelines.p.sinks[0].endpoints"),
+        "{err}"
+    );
+}
+
+/// `mode: data_stream` appends with `create` to `logs-{pipeline}-default`, each document
+/// with `@timestamp`. noida-db stores a data stream's documents as a plain index (and
+/// osmem-server refuses data streams), so this checks the names and the documents.
+#[test]
+fn data_stream_mode_appends_documents_with_their_timestamp() {
+    let server = SearchServer::start(Flavour::Noida);
+    let s = Scratch::new();
+    append_json_lines(&s.path("input.log"), 0..50);
+    let sink = format!(
+        "        endpoints: [\"{}\"]\n        mode: data_stream\n",
+        server.url()
+    );
+    let (status, err) = s.run_once(&s.config(&config(&sink, "")));
+    assert!(status.success(), "{err}");
+    assert_eq!(server.count("logs-p-default"), 50, "{err}");
+    for doc in server.search("logs-p-default", r#"{"match_all":{}}"#, 50) {
+        let stamp = doc["@timestamp"].as_str().expect("@timestamp");
+        assert_eq!(stamp, doc["timestamp"].as_str().unwrap());
+    }
+}
+
+/// With the default `healthcheck: optional`, a cluster that is down at the start is logged,
+/// written to anyway (held until it answers), and named in `/pipelines` once it is up.
+#[test]
+fn an_optional_healthcheck_names_the_cluster_once_it_comes_up() {
+    let mut server = SearchServer::stopped(Flavour::Osmem);
+    let s = Scratch::new();
+    append_json_lines(&s.path("input.log"), 0..100);
+    let sink = format!(
+        "        endpoints: [\"{}\"]\n        index: logs-p\n        retry_max_backoff: 1s\n",
+        server.url()
+    );
+    let daemon = s.start(&s.config(&config(&sink, "api: { listen: \"127.0.0.1:0\" }")));
+    let api = api_addr(&daemon, Duration::from_secs(30));
+    assert!(
+        wait_until(Duration::from_secs(30), || daemon
+            .log()
+            .contains("no endpoint answered the health check")),
+        "{}",
+        daemon.log()
+    );
+    let sink_doc = || get_json(&api, "/pipelines")["pipelines"]["p"]["components"][2].clone();
+    assert!(sink_doc()["server"].is_null(), "{}", sink_doc());
+    server.spawn();
+    assert!(
+        wait_until(WAIT, || server.count("logs-p") == 100),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || sink_doc()["server"]
+            == "OpenSearch 3.8.0"),
+        "{}\n{}",
+        sink_doc(),
+        daemon.log()
+    );
+    assert!(daemon.terminate().success());
 }

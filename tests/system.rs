@@ -108,12 +108,19 @@ fn files_to_kafka_to_elasticsearch_hold_every_line_once_through_kills_stops_and_
     std::thread::sleep(Duration::from_millis(300));
     indexer.kill9();
     indexer = sys.start("indexer.yaml");
-    sys.wait_for(2 * PHASE, "after the indexer's kill -9", &[&agent, &indexer]);
+    sys.wait_for(
+        2 * PHASE,
+        "after the indexer's kill -9",
+        &[&agent, &indexer],
+    );
 
     // The file is rotated: renamed out of the glob (read to its end), a new one created.
     append(&log, 2 * PHASE..3 * PHASE - 500);
     std::fs::rename(&log, sys.scratch.path("logs/app.log.1")).unwrap();
-    append(&sys.scratch.path("logs/app.log.1"), 3 * PHASE - 500..3 * PHASE);
+    append(
+        &sys.scratch.path("logs/app.log.1"),
+        3 * PHASE - 500..3 * PHASE,
+    );
     append(&log, 3 * PHASE..4 * PHASE);
     sys.wait_for(4 * PHASE, "after rotation", &[&agent, &indexer]);
 
@@ -153,14 +160,10 @@ fn files_to_kafka_to_elasticsearch_hold_every_line_once_through_kills_stops_and_
     let api = api_addr(&indexer, Duration::from_secs(10));
     let doc = get_json(&api, "/pipelines");
     assert_eq!(
-        doc["pipelines"]["index"]["components"][1]["server"],
-        "Elasticsearch 8.15.3",
+        doc["pipelines"]["index"]["components"][1]["server"], "Elasticsearch 8.15.3",
         "{doc}"
     );
-    eprintln!(
-        "{n} lines through the system in {:?}",
-        started.elapsed()
-    );
+    eprintln!("{n} lines through the system in {:?}", started.elapsed());
     assert!(agent.terminate().success());
     assert!(indexer.terminate().success());
 }

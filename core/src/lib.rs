@@ -28,9 +28,9 @@ pub mod registry;
 pub mod reload;
 pub(crate) mod status;
 pub(crate) mod supervisor;
-pub mod timestamp;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timestamp;
 pub mod wasm;
 pub(crate) mod watch;
 

@@ -173,4 +173,3 @@ impl Drop for Broker {
         self.kill();
     }
 }
-

@@ -64,7 +64,8 @@ impl Sink for ElasticsearchSink {
                 Ok(server) => found(ctx, &server),
                 Err(why) => {
                     tracing::warn!(pipeline = %ctx.pipeline, component = %ctx.component, "no endpoint answered the health check ({why}); writing anyway (retried until the cluster takes it), and checking again in the background");
-                    let (client, checked, ctx) = (client.clone(), self.checked.clone(), ctx.clone());
+                    let (client, checked, ctx) =
+                        (client.clone(), self.checked.clone(), ctx.clone());
                     checker = Some(AbortOnDrop(tokio::spawn(async move {
                         recheck(client, checked, ctx).await
                     })));
@@ -142,11 +143,7 @@ async fn recheck(client: reqwest::Client, checked: Arc<Checked>, ctx: SinkContex
 /// An endpoint as it may be shown: scheme, host and port (no credentials, no path).
 fn shown(url: &reqwest::Url) -> String {
     match url.port() {
-        Some(port) => format!(
-            "{}://{}:{port}",
-            url.scheme(),
-            url.host_str().unwrap_or("")
-        ),
+        Some(port) => format!("{}://{}:{port}", url.scheme(), url.host_str().unwrap_or("")),
         None => format!("{}://{}", url.scheme(), url.host_str().unwrap_or("")),
     }
 }

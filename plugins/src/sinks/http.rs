@@ -30,8 +30,8 @@ use logcatch_core::plugin::{Options, OptionsError, PluginError, Sink, SinkContex
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, HeaderValue, RETRY_AFTER};
 
-pub use config::{BodyFormat, Compression, HttpSinkConfig};
 pub(crate) use body::BulkLayout;
+pub use config::{BodyFormat, Compression, HttpSinkConfig};
 pub(crate) use config::{Redirects, Settings, StatusAction, parse_headers, parse_url};
 
 use body::{Encoded, compress};
@@ -365,11 +365,7 @@ impl HttpWriter {
     /// One POST of `actions` events to `url`.
     async fn attempt(&self, url: reqwest::Url, wire: bytes::Bytes, actions: usize) -> Attempt {
         let s = &self.settings;
-        let mut request = self
-            .client
-            .post(url)
-            .headers(s.headers.clone())
-            .body(wire);
+        let mut request = self.client.post(url).headers(s.headers.clone()).body(wire);
         if s.compression == Compression::Gzip {
             request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }

@@ -280,7 +280,9 @@ impl KafkaWriter {
         let delivery = self.producer.context();
         let slot = self.next_slot;
         self.next_slot = (slot + 1) % delivery.slots.len();
-        delivery.slots[slot].target.store(usize::MAX, Ordering::SeqCst);
+        delivery.slots[slot]
+            .target
+            .store(usize::MAX, Ordering::SeqCst);
         delivery.slots[slot].answered.store(0, Ordering::SeqCst);
         delivery.slots[slot]
             .failed

@@ -143,7 +143,13 @@ impl Template {
             _ => None,
         });
         dates
-            .map(|f| if f == DateField::Hour { HOUR_NS } else { DAY_NS })
+            .map(|f| {
+                if f == DateField::Hour {
+                    HOUR_NS
+                } else {
+                    DAY_NS
+                }
+            })
             .min()
     }
 

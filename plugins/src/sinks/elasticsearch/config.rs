@@ -301,8 +301,7 @@ impl ElasticsearchConfig {
             retry_after_max: self.retry_after_max,
             on_status: self.on_status,
             redirects: Redirects::SameOrigin,
-            max_response_bytes: usize::try_from(self.bulk.max_response_bytes)
-                .unwrap_or(usize::MAX),
+            max_response_bytes: usize::try_from(self.bulk.max_response_bytes).unwrap_or(usize::MAX),
         };
         Ok(Checked {
             http,
@@ -371,18 +370,16 @@ pub fn index_template(text: &str) -> Result<Template, String> {
     if text.is_empty() {
         return Err("is empty".to_owned());
     }
+    let forbidden = |c: &char| {
+        c.is_uppercase() || c.is_whitespace() || c.is_control() || "\\/*?\"<>|,#:".contains(*c)
+    };
     for part in template.parts() {
-        if let Part::Literal(s) = part {
-            if let Some(c) = s.chars().find(|c| {
-                c.is_uppercase()
-                    || c.is_whitespace()
-                    || c.is_control()
-                    || "\\/*?\"<>|,#:".contains(*c)
-            }) {
-                return Err(format!(
-                    "`{text}` is not a valid index name: `{c}` (names are lowercase, without \\ / * ? \" < > | , # : or spaces)"
-                ));
-            }
+        if let Part::Literal(s) = part
+            && let Some(c) = s.chars().find(forbidden)
+        {
+            return Err(format!(
+                "`{text}` is not a valid index name: `{c}` (names are lowercase, without \\ / * ? \" < > | , # : or spaces)"
+            ));
         }
     }
     if let Some(Part::Literal(first)) = template.parts().first()
@@ -450,7 +447,10 @@ mod tests {
     fn bad_options_name_their_field_and_hide_credentials() {
         let err = |yaml: &str| config(yaml).check().unwrap_err();
         assert_eq!(err("endpoints: []").field, "endpoints");
-        assert_eq!(err("endpoints: [http://a, 'ftp://b']").field, "endpoints[1]");
+        assert_eq!(
+            err("endpoints: [http://a, 'ftp://b']").field,
+            "endpoints[1]"
+        );
         assert_eq!(err("endpoints: ['http://a/?x=1']").field, "endpoints[0]");
         let e = err("endpoints: [http://a]\nindex: 'logs-{level}'");
         assert_eq!(e.field, "index");

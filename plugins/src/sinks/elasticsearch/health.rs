@@ -97,8 +97,8 @@ mod tests {
         let es = parse_root(br#"{"name":"n","version":{"number":"8.15.0","build_flavor":"default"},"tagline":"You Know, for Search"}"#).unwrap();
         assert_eq!(es.describe(), "Elasticsearch 8.15.0");
         assert_eq!(es.major(), Some(8));
-        let os = parse_root(br#"{"version":{"distribution":"opensearch","number":"2.11.0"}}"#)
-            .unwrap();
+        let os =
+            parse_root(br#"{"version":{"distribution":"opensearch","number":"2.11.0"}}"#).unwrap();
         assert_eq!(os.describe(), "OpenSearch 2.11.0");
         let err = parse_root(b"<html>proxy</html>").unwrap_err();
         assert!(err.contains("<html>proxy</html>"), "{err}");

@@ -345,7 +345,9 @@ mod tests {
         let batch = b.finish(Ack::none());
         let layout = BulkLayout {
             index_op: false,
-            index: Some(Template::parse_dated("logs-{pipeline}-{attributes.team}-%Y.%m.%d").unwrap()),
+            index: Some(
+                Template::parse_dated("logs-{pipeline}-{attributes.team}-%Y.%m.%d").unwrap(),
+            ),
             ids: true,
             timestamp_field: true,
         };
@@ -358,7 +360,10 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         let events: Vec<_> = batch.iter().collect();
-        assert_eq!(lines[0]["create"]["_index"], "logs-app-web_ops_eu-2023.11.14");
+        assert_eq!(
+            lines[0]["create"]["_index"],
+            "logs-app-web_ops_eu-2023.11.14"
+        );
         assert_eq!(lines[0]["create"]["_id"], event_id(&events[0]));
         assert_eq!(lines[2]["create"]["_index"], "logs-app--2023.11.15");
         assert_eq!(lines[4]["create"]["_index"], "logs-app--2023.11.15");
@@ -389,10 +394,7 @@ mod tests {
 
     #[test]
     fn chunks_fit_the_limit_and_cover_every_event_in_order() {
-        for e in [
-            enc(50, false),
-            enc(50, true),
-        ] {
+        for e in [enc(50, false), enc(50, true)] {
             chunks_fit(&e);
         }
     }
