@@ -11,35 +11,16 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::http::{api_addr, get_json};
 use common::kafka::{Broker, Kind};
 use common::search::{Flavour, SearchServer};
-use common::{Scratch, bin, guest, repo, wait_until};
+use common::{Scratch, append_json_lines, guest, repo, validate_refuses, wait_until};
 use rdkafka::producer::Producer;
 
 /// Longest a test waits for its documents.
 const WAIT: Duration = Duration::from_secs(120);
-
-/// Appends `{"seq":N,"level":...}` JSON lines `range` to `path`.
-fn append_json_lines(path: &Path, range: std::ops::Range<u64>) {
-    let mut text = String::new();
-    for i in range {
-        let level = if i % 10 == 0 { "warn" } else { "info" };
-        text.push_str(&format!(
-            "{{\"seq\":{i},\"level\":\"{level}\",\"text\":\"line {i}\"}}\n"
-        ));
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
 
 /// A pipeline `p`: `input.log` → parse_json → elasticsearch sink with `sink` options.
 fn config(sink: &str, extra: &str) -> String {
@@ -134,10 +115,10 @@ fn indexed_once(flavour: Flavour) {
     let doc = &hits[0];
     assert_eq!(
         doc["message"],
-        r#"{"seq":1234,"level":"info","text":"line 1234"}"#
+        r#"{"seq":1234,"level":"warn","text":"request 1234 done"}"#
     );
-    assert_eq!(doc["attributes"]["level"], "info");
-    assert_eq!(doc["attributes"]["text"], "line 1234");
+    assert_eq!(doc["attributes"]["level"], "warn");
+    assert_eq!(doc["attributes"]["text"], "request 1234 done");
     assert!(doc["@timestamp"].as_str().unwrap().ends_with('Z'));
     assert_eq!(doc["_id"].as_str().unwrap().len(), 22, "the event's id");
     assert!(doc["source"].as_str().unwrap().ends_with("input.log"));
@@ -356,16 +337,7 @@ fn a_server_stopped_and_started_while_lines_flow_loses_nothing() {
 #[test]
 fn bad_elasticsearch_configs_are_refused_with_their_place() {
     let s = Scratch::new();
-    let validate = |yaml: &str| {
-        let cfg = s.config(yaml);
-        let out = Command::new(bin())
-            .args(["validate", "-c"])
-            .arg(&cfg)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{yaml} was accepted");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let validate = |yaml: &str| validate_refuses(&s, yaml);
     let sink = "pipelines:\n  p:\n    sources: [{type: stdin}]\n    sinks:\n      - type: elasticsearch\n        endpoints: [\"http://127.0.0.1:9200\"]\n";
     let err = validate(&format!("{sink}        index: \"logs-{{level}}-%Y\"\n"));
     assert!(

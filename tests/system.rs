@@ -7,35 +7,17 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::http::{api_addr, get_json};
 use common::kafka::{Broker, Kind};
 use common::search::{Flavour, SearchServer};
-use common::{Daemon, Scratch, guest, repo, wait_until};
+use common::{Daemon, Scratch, append_json_lines, guest, repo, wait_until};
 
 /// Lines written in each phase.
 const PHASE: u64 = 2_000;
 /// Longest the test waits for its documents.
 const WAIT: Duration = Duration::from_secs(180);
-
-fn append(path: &Path, range: std::ops::Range<u64>) {
-    let mut text = String::new();
-    for i in range {
-        let level = ["info", "warn", "error"][(i % 3) as usize];
-        text.push_str(&format!(
-            "{{\"seq\":{i},\"level\":\"{level}\",\"text\":\"request {i} done\"}}\n"
-        ));
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
 
 struct System {
     scratch: Scratch,
@@ -98,13 +80,13 @@ fn files_to_kafka_to_elasticsearch_hold_every_line_once_through_kills_stops_and_
     let log = sys.scratch.path("logs/app.log");
     let started = Instant::now();
 
-    append(&log, 0..PHASE);
+    append_json_lines(&log, 0..PHASE);
     let agent = sys.start("agent.yaml");
     let mut indexer = sys.start("indexer.yaml");
     sys.wait_for(PHASE, "plain run", &[&agent, &indexer]);
 
     // The indexer is killed with SIGKILL while lines flow, and started again.
-    append(&log, PHASE..2 * PHASE);
+    append_json_lines(&log, PHASE..2 * PHASE);
     std::thread::sleep(Duration::from_millis(300));
     indexer.kill9();
     indexer = sys.start("indexer.yaml");
@@ -115,19 +97,19 @@ fn files_to_kafka_to_elasticsearch_hold_every_line_once_through_kills_stops_and_
     );
 
     // The file is rotated: renamed out of the glob (read to its end), a new one created.
-    append(&log, 2 * PHASE..3 * PHASE - 500);
+    append_json_lines(&log, 2 * PHASE..3 * PHASE - 500);
     std::fs::rename(&log, sys.scratch.path("logs/app.log.1")).unwrap();
-    append(
+    append_json_lines(
         &sys.scratch.path("logs/app.log.1"),
         3 * PHASE - 500..3 * PHASE,
     );
-    append(&log, 3 * PHASE..4 * PHASE);
+    append_json_lines(&log, 3 * PHASE..4 * PHASE);
     sys.wait_for(4 * PHASE, "after rotation", &[&agent, &indexer]);
 
     // The search server is stopped (cleanly: it saves its data) while lines flow, and started.
     let mut sys = sys;
     sys.search.stop();
-    append(&log, 4 * PHASE..5 * PHASE);
+    append_json_lines(&log, 4 * PHASE..5 * PHASE);
     std::thread::sleep(Duration::from_secs(3));
     sys.search.spawn();
     sys.wait_for(5 * PHASE, "after the server's stop", &[&agent, &indexer]);

@@ -413,3 +413,34 @@ pub fn guest(crate_name: &str) -> PathBuf {
     assert!(path.exists(), "{} was not built", path.display());
     path
 }
+
+/// Appends numbered JSON log lines `range` to `path`, as an application would:
+/// `{"seq":N,"level":L,"text":"request N done"}`, `L` going info, warn, error.
+pub fn append_json_lines(path: &Path, range: std::ops::Range<u64>) {
+    use std::io::Write;
+    let mut text = String::new();
+    for i in range {
+        let level = ["info", "warn", "error"][(i % 3) as usize];
+        text.push_str(&format!(
+            "{{\"seq\":{i},\"level\":\"{level}\",\"text\":\"request {i} done\"}}\n"
+        ));
+    }
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// Runs `logcatch validate` on `yaml` (written into `scratch`), fails the test if it is
+/// accepted, and returns what it printed on stderr.
+pub fn validate_refuses(scratch: &Scratch, yaml: &str) -> String {
+    let out = Command::new(bin())
+        .args(["validate", "-c"])
+        .arg(scratch.config(yaml))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{yaml} was accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -16,7 +16,7 @@
 
 mod body;
 mod bulk;
-mod config;
+pub(crate) mod config;
 mod endpoints;
 mod retry;
 

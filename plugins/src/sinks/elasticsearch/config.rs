@@ -11,6 +11,10 @@ use logcatch_core::plugin::OptionsError;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
+use crate::sinks::http::config::{
+    Limits, check_limits, default_initial_backoff, default_max_backoff, default_max_body_bytes,
+    default_max_response_bytes, default_retry_after_max, default_timeout,
+};
 use crate::sinks::http::{
     BodyFormat, BulkLayout, Compression, Redirects, Settings, StatusAction, parse_headers,
     parse_url,
@@ -147,7 +151,7 @@ pub struct Auth {
 #[serde(deny_unknown_fields)]
 pub struct BulkOptions {
     /// Largest uncompressed `_bulk` body: a bigger batch goes in several requests.
-    #[serde(default = "default_max_bytes", deserialize_with = "units::bytes")]
+    #[serde(default = "default_max_body_bytes", deserialize_with = "units::bytes")]
     pub max_bytes: u64,
     /// Most bytes of a `_bulk` answer read (its items say which documents failed).
     #[serde(
@@ -160,29 +164,10 @@ pub struct BulkOptions {
 impl Default for BulkOptions {
     fn default() -> Self {
         BulkOptions {
-            max_bytes: default_max_bytes(),
+            max_bytes: default_max_body_bytes(),
             max_response_bytes: default_max_response_bytes(),
         }
     }
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_initial_backoff() -> Duration {
-    Duration::from_millis(100)
-}
-fn default_max_backoff() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_retry_after_max() -> Duration {
-    Duration::from_secs(300)
-}
-fn default_max_bytes() -> u64 {
-    10 << 20
-}
-fn default_max_response_bytes() -> u64 {
-    8 << 20
 }
 
 /// Everything the sink needs: the transport's settings and the start-up check.
@@ -246,43 +231,14 @@ impl ElasticsearchConfig {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
-        if self.timeout.is_zero() {
-            return Err(OptionsError::new("timeout", "must be more than zero"));
-        }
-        if self.bulk.max_bytes == 0 {
-            return Err(OptionsError::new(
-                "bulk.max_bytes",
-                "must be at least 1 byte",
-            ));
-        }
-        if self.bulk.max_response_bytes < 512 {
-            return Err(OptionsError::new(
-                "bulk.max_response_bytes",
-                "must be at least 512 bytes",
-            ));
-        }
-        if self.retry_initial_backoff.is_zero() {
-            return Err(OptionsError::new(
-                "retry_initial_backoff",
-                "must be more than zero",
-            ));
-        }
-        if self.retry_max_backoff < self.retry_initial_backoff {
-            return Err(OptionsError::new(
-                "retry_max_backoff",
-                "must not be less than retry_initial_backoff",
-            ));
-        }
-        if let Some((&status, _)) = self
-            .on_status
-            .iter()
-            .find(|(s, _)| !(300..=599).contains(*s))
-        {
-            return Err(OptionsError::new(
-                format!("on_status.{status}"),
-                "only 3xx, 4xx and 5xx answers can be given an action",
-            ));
-        }
+        check_limits(&Limits {
+            timeout: self.timeout,
+            max_body: ("bulk.max_bytes", self.bulk.max_bytes),
+            max_response: ("bulk.max_response_bytes", self.bulk.max_response_bytes),
+            initial_backoff: self.retry_initial_backoff,
+            max_backoff: self.retry_max_backoff,
+            on_status: &self.on_status,
+        })?;
         let http = Settings {
             endpoints: bulk_urls,
             format: BodyFormat::EsBulk,

@@ -133,23 +133,88 @@ pub enum Compression {
     Gzip,
 }
 
-fn default_timeout() -> Duration {
+/// Longest one request may take, by default: 30 s.
+pub fn default_timeout() -> Duration {
     Duration::from_secs(30)
 }
-fn default_max_body_bytes() -> u64 {
+/// Largest uncompressed body, by default: 10 MiB.
+pub fn default_max_body_bytes() -> u64 {
     10 << 20
 }
-fn default_initial_backoff() -> Duration {
+/// First retry delay, by default: 100 ms.
+pub fn default_initial_backoff() -> Duration {
     Duration::from_millis(100)
 }
-fn default_max_backoff() -> Duration {
+/// Longest retry delay of our own, by default: 30 s.
+pub fn default_max_backoff() -> Duration {
     Duration::from_secs(30)
 }
-fn default_retry_after_max() -> Duration {
+/// Longest `Retry-After` honoured, by default: 5 minutes.
+pub fn default_retry_after_max() -> Duration {
     Duration::from_secs(300)
 }
-fn default_max_response_bytes() -> u64 {
+/// Most bytes of an answer read, by default: 8 MiB.
+pub fn default_max_response_bytes() -> u64 {
     8 << 20
+}
+
+/// The limits the `http` and `elasticsearch` sinks share, with the names of the two size
+/// fields (`max_body_bytes`, or `bulk.max_bytes`), to check them in one place.
+pub struct Limits<'a> {
+    /// Per request.
+    pub timeout: Duration,
+    /// Largest uncompressed body: field, value.
+    pub max_body: (&'static str, u64),
+    /// Most bytes of an answer read: field, value.
+    pub max_response: (&'static str, u64),
+    /// First retry delay.
+    pub initial_backoff: Duration,
+    /// Cap on our own retry delays.
+    pub max_backoff: Duration,
+    /// Status actions set over the defaults.
+    pub on_status: &'a BTreeMap<u16, StatusAction>,
+}
+
+/// Checks `limits`; an error names the field.
+pub fn check_limits(limits: &Limits<'_>) -> Result<(), OptionsError> {
+    if limits.timeout.is_zero() {
+        return Err(OptionsError::new("timeout", "must be more than zero"));
+    }
+    if limits.max_body.1 == 0 {
+        return Err(OptionsError::new(
+            limits.max_body.0,
+            "must be at least 1 byte",
+        ));
+    }
+    if limits.max_response.1 < 512 {
+        return Err(OptionsError::new(
+            limits.max_response.0,
+            "must be at least 512 bytes",
+        ));
+    }
+    if limits.initial_backoff.is_zero() {
+        return Err(OptionsError::new(
+            "retry_initial_backoff",
+            "must be more than zero",
+        ));
+    }
+    if limits.max_backoff < limits.initial_backoff {
+        return Err(OptionsError::new(
+            "retry_max_backoff",
+            "must not be less than retry_initial_backoff",
+        ));
+    }
+    if let Some((&status, _)) = limits
+        .on_status
+        .iter()
+        .find(|(s, _)| !(300..=599).contains(*s))
+    {
+        return Err(OptionsError::new(
+            format!("on_status.{status}"),
+            "only 3xx, 4xx and 5xx answers can be given an action",
+        ));
+    }
+    Ok(())
 }
 
 /// Headers the sink sets itself: a config may not override them.
@@ -202,43 +267,14 @@ impl HttpSinkConfig {
                 "is only for `format: es_bulk` (document ids)",
             ));
         }
-        if self.timeout.is_zero() {
-            return Err(OptionsError::new("timeout", "must be more than zero"));
-        }
-        if self.max_body_bytes == 0 {
-            return Err(OptionsError::new(
-                "max_body_bytes",
-                "must be at least 1 byte",
-            ));
-        }
-        if self.retry_initial_backoff.is_zero() {
-            return Err(OptionsError::new(
-                "retry_initial_backoff",
-                "must be more than zero",
-            ));
-        }
-        if let Some((&status, _)) = self
-            .on_status
-            .iter()
-            .find(|(s, _)| !(300..=599).contains(*s))
-        {
-            return Err(OptionsError::new(
-                format!("on_status.{status}"),
-                "only 3xx, 4xx and 5xx answers can be given an action",
-            ));
-        }
-        if self.max_response_bytes < 512 {
-            return Err(OptionsError::new(
-                "max_response_bytes",
-                "must be at least 512 bytes",
-            ));
-        }
-        if self.retry_max_backoff < self.retry_initial_backoff {
-            return Err(OptionsError::new(
-                "retry_max_backoff",
-                "must not be less than retry_initial_backoff",
-            ));
-        }
+        check_limits(&Limits {
+            timeout: self.timeout,
+            max_body: ("max_body_bytes", self.max_body_bytes),
+            max_response: ("max_response_bytes", self.max_response_bytes),
+            initial_backoff: self.retry_initial_backoff,
+            max_backoff: self.retry_max_backoff,
+            on_status: &self.on_status,
+        })?;
         Ok(Settings {
             endpoints: vec![url],
             format: self.format,
