@@ -129,7 +129,7 @@ fn unknown_type_and_every_error_is_listed() {
     let (code, err) = validate(&s, &yaml);
     assert_eq!(code, 2);
     assert!(err.contains(":5:9: pipelines.web.sources[0].type: unknown source type `filee`, expected one of demo, file, kafka, nats, stdin"), "{err}");
-    assert!(err.contains(":8:9: pipelines.web.sinks[0].type: unknown sink type `s3`, expected one of blackhole, file, http, kafka, nats, stdout"), "{err}");
+    assert!(err.contains(":8:9: pipelines.web.sinks[0].type: unknown sink type `s3`, expected one of blackhole, elasticsearch, file, http, kafka, nats, stdout"), "{err}");
     assert!(err.contains("config invalid: 2 errors"), "{err}");
 }
 
