@@ -39,14 +39,6 @@ fn assert_valid_utf8(b: &Batch) {
     }
 }
 
-/// Runs this file's tests one at a time: they share the process's WASM engine clock and
-/// the machine, and the 200 ms plugin timeout of the sleep test failed in CI (2 of 2 runs on
-/// a clean clone; never with `--test-threads=1`) when the 5 MiB isolation tests ran beside it.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn dead_messages(dead: &[Value]) -> Vec<String> {
     dead.iter()
         .map(|d| d["message"].as_str().unwrap().to_owned())
@@ -62,7 +54,6 @@ fn big_batches() -> BatchConfig {
 
 #[test]
 fn isolating_a_large_batch_with_a_poison_event_on_every_other_line_keeps_every_event_whole() {
-    let _serial = serial();
     // 1,024 lines of ~5 KB (5 MiB), every other one poisoned: the output had 1,227 lines,
     // 204 of them not UTF-8, when parts were appended with the whole arena each time.
     let input = lines(1024, 5000, "POISON", true);
@@ -99,7 +90,6 @@ fn isolating_a_large_batch_with_a_poison_event_on_every_other_line_keeps_every_e
 
 #[test]
 fn a_batch_that_fails_whole_but_passes_in_parts_is_delivered_whole() {
-    let _serial = serial();
     // The plugin refuses batches of more than 16 events: no event fails alone.
     let input = lines(200, 40, "", false);
     let mut r = rig(
@@ -132,7 +122,6 @@ fn a_batch_that_fails_whole_but_passes_in_parts_is_delivered_whole() {
 
 #[test]
 fn a_plugin_that_multiplies_its_output_is_held_to_the_bound_and_loses_nothing() {
-    let _serial = serial();
     // 250 lines of 4 KB, each returned 1,000 times (pointing at the same bytes): 1 GB of
     // text from 1 MB, which the file sink then built in one buffer.
     let input = lines(250, 4096, "", false);
@@ -174,7 +163,6 @@ fn a_plugin_that_multiplies_its_output_is_held_to_the_bound_and_loses_nothing() 
 
 #[test]
 fn a_plugin_that_sleeps_in_a_wasi_call_is_stopped_at_its_timeout() {
-    let _serial = serial();
     // A 20 s sleep against a 200 ms limit held the call 20 s: the deadline was only checked
     // while guest code ran.
     let mut input = lines(8, 30, "", false);
@@ -208,7 +196,6 @@ fn a_plugin_that_sleeps_in_a_wasi_call_is_stopped_at_its_timeout() {
 
 #[test]
 fn the_search_for_many_looping_events_is_bounded_by_its_budget() {
-    let _serial = serial();
     // 32 looping events among 64 took 67 s to isolate (a full batch would take half an
     // hour): each bad event cost its own timeouts.
     let input = lines(64, 30, "SPIN", true);
@@ -260,7 +247,6 @@ fn the_search_for_many_looping_events_is_bounded_by_its_budget() {
 
 #[test]
 fn a_bool_attribute_that_is_neither_zero_nor_one_is_an_invalid_verdict() {
-    let _serial = serial();
     let input = lines(10, 20, "", false);
     let mut r = rig(
         "evil",
@@ -282,7 +268,6 @@ fn a_bool_attribute_that_is_neither_zero_nor_one_is_an_invalid_verdict() {
 
 #[test]
 fn more_instances_than_a_pool_would_hold_all_run() {
-    let _serial = serial();
     // 300 chains of two filters each: 600 live instances (the pool held 512).
     let mut rigs: Vec<Rig> = (0..300)
         .map(|_| {

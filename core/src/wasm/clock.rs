@@ -5,9 +5,14 @@
 //! `wasi:io/poll`) blocks inside the host, where no check happens: a `sleep(20s)` held a
 //! 200 ms call for 20 s. This clock replaces wasmtime-wasi's in the linker: every pollable it
 //! makes is ready at the requested time or at the deadline of the call in progress,
-//! whichever comes first. When a wait is cut short the guest runs again, past its deadline,
-//! and traps at its next function entry or loop: the call times out as any other would.
+//! whichever comes first. A wait cut short marks the call as timed out
+//! ([`HostState::wait_was_cut`]): the call's result is then a timeout whatever the guest
+//! returns. The epoch trap alone did not do it: a guest woken at the deadline could finish
+//! before the epoch reached its deadline (the ticker lags on a loaded machine), and its
+//! sleep "succeeded" (a CI run delivered the line that should have timed out).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, Resource};
@@ -24,13 +29,29 @@ pub fn shadow_wasi_clock(linker: &mut Linker<HostState>) -> wasmtime::Result<()>
     added
 }
 
-/// A wait that ends at a fixed instant.
-struct Wake(tokio::time::Instant);
+/// A wait that ends at a fixed instant; `cut` is raised when it ends there because the
+/// call's deadline came before the time the guest asked for.
+struct Wake {
+    at: tokio::time::Instant,
+    cut: Option<Arc<AtomicBool>>,
+}
 
 #[async_trait::async_trait]
 impl Pollable for Wake {
     async fn ready(&mut self) {
-        tokio::time::sleep_until(self.0).await;
+        tokio::time::sleep_until(self.at).await;
+        if let Some(cut) = &self.cut {
+            cut.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// When a wait of `wait` asked for at `now` ends, given the call's `deadline`, and whether
+/// the deadline cut it short.
+fn wake_time(now: Instant, wait: Duration, deadline: Instant) -> (Instant, bool) {
+    match now.checked_add(wait) {
+        Some(t) if t <= deadline => (t, false),
+        _ => (deadline, true),
     }
 }
 
@@ -38,11 +59,12 @@ impl HostState {
     /// A pollable ready after `wait`, or at the call's deadline if that is sooner.
     fn wake_after(&mut self, wait: Duration) -> wasmtime::Result<Resource<DynPollable>> {
         let now = Instant::now();
-        let until = now
-            .checked_add(wait)
-            .map_or(self.deadline, |t| t.min(self.deadline));
-        let wake = tokio::time::Instant::now() + until.saturating_duration_since(now);
-        let resource = self.table().push(Wake(wake))?;
+        let (until, cut) = wake_time(now, wait, self.deadline);
+        let wake = Wake {
+            at: tokio::time::Instant::now() + until.saturating_duration_since(now),
+            cut: cut.then(|| self.wait_cut.clone()),
+        };
+        let resource = self.table().push(wake)?;
         subscribe(self.table(), resource)
     }
 }
@@ -69,5 +91,46 @@ impl monotonic_clock::Host for HostState {
         duration: monotonic_clock::Duration,
     ) -> wasmtime::Result<Resource<DynPollable>> {
         self.wake_after(Duration::from_nanos(duration))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_past_the_deadline_ends_there_and_says_so() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_millis(200);
+        assert_eq!(
+            wake_time(now, Duration::from_millis(50), deadline),
+            (now + Duration::from_millis(50), false)
+        );
+        assert_eq!(
+            wake_time(now, Duration::from_millis(200), deadline),
+            (deadline, false)
+        );
+        assert_eq!(
+            wake_time(now, Duration::from_secs(20), deadline),
+            (deadline, true)
+        );
+        assert_eq!(wake_time(now, Duration::MAX, deadline), (deadline, true));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_cut_short_raises_the_flag_when_it_ends_not_before() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut wake = Wake {
+            at: tokio::time::Instant::now() + Duration::from_millis(200),
+            cut: Some(flag.clone()),
+        };
+        assert!(!flag.load(Ordering::Relaxed), "raised at subscribe");
+        wake.ready().await;
+        assert!(flag.load(Ordering::Relaxed));
+        let mut whole = Wake {
+            at: tokio::time::Instant::now(),
+            cut: None,
+        };
+        whole.ready().await;
     }
 }

@@ -25,6 +25,8 @@ pub struct HostState {
     pub deadline: std::time::Instant,
     /// Where the guest's monotonic clock counts from.
     pub(super) clock_origin: std::time::Instant,
+    /// Raised when a clock wait of the call in progress was ended by its deadline.
+    pub(super) wait_cut: Arc<std::sync::atomic::AtomicBool>,
     log: Arc<GuestLog>,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -60,6 +62,7 @@ impl HostState {
             limits,
             deadline: now,
             clock_origin: now,
+            wait_cut: Arc::default(),
             log,
             wasi,
             table: ResourceTable::new(),
@@ -79,6 +82,14 @@ impl HostState {
     pub fn set_deadline(&mut self, deadline: std::time::Instant) {
         self.deadline = deadline;
         self.grant.set_deadline(deadline);
+        self.wait_cut
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the call in progress waited on the clock until its deadline: it timed out,
+    /// whatever it returns after.
+    pub fn wait_was_cut(&self) -> bool {
+        self.wait_cut.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The table of the store's WASI resources.

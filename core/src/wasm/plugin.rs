@@ -185,7 +185,8 @@ impl<W: World> Plugin<W> {
         self.arm(&mut store);
         let exports = W::instantiate(&self.pre, &mut store).map_err(|e| err(self.describe(&e)))?;
         self.arm(&mut store);
-        let message = match self.outcome(W::init(&exports, &mut store, &self.spec.config_json)) {
+        let init = W::init(&exports, &mut store, &self.spec.config_json);
+        let message = match self.outcome(&store, init) {
             Ok(()) => return Ok(Instance { store, exports }),
             Err(CallError::Refused(m)) => format!("init: {m}"),
             Err(CallError::Trap(m)) => format!("init trapped: {m}"),
@@ -202,7 +203,8 @@ impl<W: World> Plugin<W> {
         call: impl FnOnce(&W::Exports, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, CallError> {
         self.arm(&mut instance.store);
-        self.outcome(call(&instance.exports, &mut instance.store))
+        let result = call(&instance.exports, &mut instance.store);
+        self.outcome(&instance.store, result)
     }
 
     /// Sets the time (and fuel) budget of the next call, and its deadline for blocking waits.
@@ -220,8 +222,16 @@ impl<W: World> Plugin<W> {
         }
     }
 
-    /// A guest call's result as the host sees it.
-    fn outcome<T>(&self, result: wasmtime::Result<Result<T, String>>) -> Result<T, CallError> {
+    /// A guest call's result as the host sees it: a call whose clock wait was ended by its
+    /// deadline timed out, even if it returned before the epoch trap could fire.
+    fn outcome<T>(
+        &self,
+        store: &Store<HostState>,
+        result: wasmtime::Result<Result<T, String>>,
+    ) -> Result<T, CallError> {
+        if result.is_ok() && store.data().wait_was_cut() {
+            return Err(CallError::Trap(self.timed_out()));
+        }
         match result {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(m)) => Err(CallError::Refused(m)),
@@ -229,11 +239,16 @@ impl<W: World> Plugin<W> {
         }
     }
 
+    /// What a call that ran out of time is told.
+    fn timed_out(&self) -> String {
+        format!("timed out (limits.timeout {:?})", self.limits.timeout)
+    }
+
     /// A trap or error in one line, naming time, fuel and memory limits plainly.
     fn describe(&self, e: &wasmtime::Error) -> String {
         let limits = &self.limits;
         match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => format!("timed out (limits.timeout {:?})", limits.timeout),
+            Some(Trap::Interrupt) => self.timed_out(),
             Some(Trap::OutOfFuel) => {
                 format!("ran out of fuel (limits.fuel {})", limits.fuel.unwrap_or(0))
             }
