@@ -127,10 +127,5 @@ mod tests {
         assert!(!flag.load(Ordering::Relaxed), "raised at subscribe");
         wake.ready().await;
         assert!(flag.load(Ordering::Relaxed));
-        let mut whole = Wake {
-            at: tokio::time::Instant::now(),
-            cut: None,
-        };
-        whole.ready().await;
     }
 }

@@ -5,6 +5,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use wasmtime::component::ResourceTable;
@@ -26,7 +27,7 @@ pub struct HostState {
     /// Where the guest's monotonic clock counts from.
     pub(super) clock_origin: std::time::Instant,
     /// Raised when a clock wait of the call in progress was ended by its deadline.
-    pub(super) wait_cut: Arc<std::sync::atomic::AtomicBool>,
+    pub(super) wait_cut: Arc<AtomicBool>,
     log: Arc<GuestLog>,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -82,14 +83,13 @@ impl HostState {
     pub fn set_deadline(&mut self, deadline: std::time::Instant) {
         self.deadline = deadline;
         self.grant.set_deadline(deadline);
-        self.wait_cut
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.wait_cut.store(false, Ordering::Relaxed);
     }
 
     /// Whether the call in progress waited on the clock until its deadline: it timed out,
     /// whatever it returns after.
     pub fn wait_was_cut(&self) -> bool {
-        self.wait_cut.load(std::sync::atomic::Ordering::Relaxed)
+        self.wait_cut.load(Ordering::Relaxed)
     }
 
     /// The table of the store's WASI resources.
