@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use logcatch_core::config::{self, ConfigErrors, Loaded};
-use logcatch_core::daemon::{self, RunOptions};
-use logcatch_core::registry::Plan;
+use logcatch_core::daemon::{self, RunError, RunOptions};
 
+mod remote;
 mod scaffold;
 
 /// Most blocking threads the runtime may start (they are made on demand and exit when idle).
@@ -48,6 +48,15 @@ enum Command {
         /// Config file (default: the embedded config/logcatch.yaml).
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// The central config store (`remote:` in FILE): put, list, get and remove pipelines,
+    /// and see what every agent runs.
+    Remote {
+        /// Config file whose `remote:` names the store (pipelines are checked with it).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: remote::RemoteCommand,
     },
     /// Plugin authoring: `logcatch plugin new --lang rust NAME`.
     Plugin {
@@ -100,6 +109,7 @@ fn main() -> ExitCode {
         Some(Command::Plugin {
             command: PluginCommand::New { lang, name, dir },
         }) => return plugin_new(lang, &name, dir),
+        Some(Command::Remote { config, command }) => return remote::run(&config, command),
         Some(Command::Filter { wasm, config }) => {
             (ConfigSource::Filter { wasm, config }, false, false)
         }
@@ -109,19 +119,23 @@ fn main() -> ExitCode {
         ConfigSource::File(p) => Some(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
         _ => None,
     };
-    let plan = match load(source) {
-        Ok(plan) => plan,
-        Err(errors) => {
-            eprintln!("{errors}");
-            let n = errors.0.len();
-            eprintln!("config invalid: {n} error{}", if n == 1 { "" } else { "s" });
-            return ExitCode::from(2);
-        }
+    let loaded = match load(source) {
+        Ok(loaded) => loaded,
+        Err(errors) => return config_invalid(&errors),
     };
     if validate_only {
+        let plan = match logcatch_plugins::registry().plan(&loaded) {
+            Ok(plan) => plan,
+            Err(errors) => return config_invalid(&errors),
+        };
         return match daemon::preflight(&plan) {
             Ok(()) => {
-                println!("config ok: {} pipeline(s)", plan.pipelines.len());
+                let remote = if plan.remote.is_some() {
+                    " (and the config store's, checked as they arrive: see `logcatch remote put`)"
+                } else {
+                    ""
+                };
+                println!("config ok: {} pipeline(s){remote}", plan.pipelines.len());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -130,7 +144,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    // A reload reads the same file again and plans it with the same plugins.
+    // A reload reads the same file again.
     let loader = config_path
         .clone()
         .map(|path| -> logcatch_core::reload::Loader {
@@ -141,14 +155,26 @@ fn main() -> ExitCode {
         config_path,
         loader,
         shared_data_dir,
+        registry: logcatch_plugins::registry(),
     };
-    match run(plan, opts) {
+    match run(loaded, opts) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<RunError>() {
+            Some(RunError::Config(errors)) => config_invalid(errors),
+            _ => {
+                tracing::error!("logcatch stopped: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// Prints every config error and how many; the exit code of an invalid config.
+fn config_invalid(errors: &ConfigErrors) -> ExitCode {
+    eprintln!("{errors}");
+    let n = errors.0.len();
+    eprintln!("config invalid: {n} error{}", if n == 1 { "" } else { "s" });
+    ExitCode::from(2)
 }
 
 /// `logcatch plugin new`: writes the project and says what to do next.
@@ -188,8 +214,9 @@ impl From<Option<PathBuf>> for ConfigSource {
     }
 }
 
-fn load(source: ConfigSource) -> Result<Plan, ConfigErrors> {
-    let loaded: Loaded = match source {
+/// Reads and parses the config (planning it, with the config store's pipelines, comes later).
+fn load(source: ConfigSource) -> Result<Loaded, ConfigErrors> {
+    Ok(match source {
         ConfigSource::File(p) => config::load_file(&p)?,
         ConfigSource::Default => config::load_str(
             DEFAULT_CONFIG,
@@ -200,8 +227,7 @@ fn load(source: ConfigSource) -> Result<Plan, ConfigErrors> {
             let text = filter_config(&wasm, &config);
             config::load_str(&text, "<logcatch filter>".to_owned(), PathBuf::from("."))?
         }
-    };
-    logcatch_plugins::registry().plan(&loaded)
+    })
 }
 
 /// The pipeline `logcatch filter` runs, as YAML (JSON is YAML, so values are written as
@@ -226,7 +252,7 @@ fn filter_config(wasm: &Path, config_json: &str) -> String {
     )
 }
 
-fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<()> {
+fn run(local: Loaded, opts: RunOptions) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Each pipeline holds a blocking thread for its life (its filter chain, its file
@@ -235,8 +261,7 @@ fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<()> {
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
         .context("starting the runtime")?;
-    rt.block_on(daemon::run(plan, opts))
-        .context("logcatch stopped")?;
+    rt.block_on(daemon::run(local, opts))?;
     // Blocked reads (stdin) must not hold the process open once everything is delivered.
     rt.shutdown_background();
     Ok(())

@@ -18,19 +18,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::mpsc;
+
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiError, ReloadRequest};
 use crate::checkpoint::{CheckpointError, Ledger};
+use crate::config::{ConfigErrors, EtcdConfig, Loaded};
 use crate::data_dir::{self, DataDirError};
 use crate::pipeline;
 use crate::registry::Plan;
+use crate::registry::Registry;
+use crate::reload::Loader;
 use crate::reload::apply::{Draining, Running, Topology, split};
-use crate::reload::{self, Loader};
-use crate::status::{ReloadOutcome, Status};
+use crate::reload::inputs::{Inputs, RemoteInputs};
+use crate::remote::{self, Snapshot, cache, report};
+use crate::status::{RemoteLink, Status};
 use crate::watch::{Watcher, resolved};
 
 /// How `run` behaves.
@@ -40,8 +46,10 @@ pub struct RunOptions {
     pub once: bool,
     /// The config file: watched, and named in the API (none for the embedded config).
     pub config_path: Option<PathBuf>,
-    /// How to load the config again; without it, reloads are refused.
+    /// How to read the config file again; without it, reloads are refused.
     pub loader: Option<Loader>,
+    /// Plans configs: the known source and sink types.
+    pub registry: Registry,
     /// Do not take `data_dir`'s lock: for runs that keep no checkpoints there (`logcatch
     /// filter` over stdin), which may run side by side.
     pub shared_data_dir: bool,
@@ -50,6 +58,9 @@ pub struct RunOptions {
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The config (the file's, or a plugin it names) is invalid.
+    #[error("{0}")]
+    Config(ConfigErrors),
     /// `data_dir` cannot be created or written, or another logcatch holds it.
     #[error(transparent)]
     DataDir(#[from] DataDirError),
@@ -134,9 +145,50 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Runs every pipeline of `plan` until they all end (`--once`, finite sources) or a signal
-/// asks to stop, applying reloads and plugin swaps meanwhile.
-pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
+/// Runs every pipeline of the config `local` (with those of the config store it names)
+/// until they all end (`--once`, finite sources) or a signal asks to stop, applying reloads
+/// and plugin swaps meanwhile.
+pub async fn run(local: Loaded, opts: RunOptions) -> Result<(), RunError> {
+    let status = Status::new(opts.config_path.clone());
+    let shutdown = CancellationToken::new();
+    let mut inputs = Inputs {
+        registry: opts.registry.clone(),
+        local,
+        loader: opts.loader.clone(),
+        remote: None,
+    };
+    // The config store is read before anything starts, so its pipelines start with the
+    // file's; if it does not answer in time, the copy kept under data_dir runs.
+    let follower = match inputs.local.config.remote.clone() {
+        Some(remote) => Some(start_remote(&mut inputs, remote.etcd, &status, &shutdown).await),
+        None => None,
+    };
+    let (snapshot_rx, first_docs, first_revision) = match follower {
+        Some((rx, docs, revision)) => (Some(rx), Some(docs), revision),
+        None => (None, None, 0),
+    };
+    let composed = inputs
+        .plan(inputs.local.clone(), first_docs)
+        .await
+        .map_err(RunError::Config)?;
+    for (name, why) in &composed.refused {
+        let why = why.lines().collect::<Vec<_>>().join("; ");
+        tracing::error!(pipeline = %name, "remote pipeline refused: {why}");
+    }
+    if let Some(link) = status.write().remote.as_mut() {
+        link.revision_applied = first_revision;
+        let prefix = inputs
+            .remote
+            .as_ref()
+            .map(|r| r.etcd.pipelines_prefix())
+            .unwrap_or_default();
+        link.refused = composed
+            .refused
+            .iter()
+            .map(|(name, why)| (format!("{prefix}{name}"), why.clone()))
+            .collect();
+    }
+    let plan = composed.plan;
     // Held until this returns (or the process dies: the kernel releases it).
     let _lock = if opts.shared_data_dir {
         data_dir::probe(&plan.data_dir)?;
@@ -144,9 +196,10 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
     } else {
         Some(data_dir::lock(&plan.data_dir)?)
     };
+    if inputs.remote.is_some() {
+        inputs.set_running(&status, composed.used, first_revision);
+    }
     let mut signals = Signals::install()?;
-    let status = Status::new(opts.config_path.clone());
-    let shutdown = CancellationToken::new();
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     if let Some(api) = &plan.api {
         let listener = api::bind(&api.listen).await?;
@@ -160,6 +213,20 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
     } else {
         drop(reload_tx);
     }
+    let reporter = match (&inputs.remote, opts.once) {
+        (Some(remote), false) => {
+            let host = remote.etcd.host.clone().unwrap_or_else(report::host_name);
+            Some(tokio::spawn(report::keep_reporting(
+                remote.etcd.clone(),
+                inputs.local.base_dir.clone(),
+                host,
+                status.clone(),
+                shutdown.clone(),
+            )))
+        }
+        _ => None,
+    };
+    let mut snapshot_rx = snapshot_rx.filter(|_| !opts.once);
 
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
     let (settings, pipelines) = split(plan);
@@ -199,14 +266,19 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
             ask = signals.next() => match ask {
                 SignalAsk::Stop(name) => break name,
                 SignalAsk::Reload => {
-                    reload(&mut d, "SIGHUP", opts.loader.as_ref()).await;
+                    inputs.reload_file(&mut d, "SIGHUP").await;
                     rewatch(&d, watcher.as_mut(), config_file.as_deref());
                 }
             },
             Some(req) = reload_rx.recv() => {
-                let outcome = reload(&mut d, "api", opts.loader.as_ref()).await;
+                let outcome = inputs.reload_file(&mut d, "api").await;
                 rewatch(&d, watcher.as_mut(), config_file.as_deref());
                 let _ = req.reply.send(outcome);
+            }
+            Some(snapshot) = next_snapshot(&mut snapshot_rx) => {
+                let status = d.status.clone();
+                inputs.reload_remote(&mut d, snapshot, &status).await;
+                rewatch(&d, watcher.as_mut(), config_file.as_deref());
             }
             Some(path) = recv_opt(&mut watch_rx) => {
                 if Some(&path) == config_file.as_ref() {
@@ -221,7 +293,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
             _ = sleep_until_opt(deadline) => {
                 deadline = None;
                 if std::mem::take(&mut pending_config) {
-                    reload(&mut d, "file", opts.loader.as_ref()).await;
+                    inputs.reload_file(&mut d, "file").await;
                     rewatch(&d, watcher.as_mut(), config_file.as_deref());
                 }
                 for path in std::mem::take(&mut pending_plugins) {
@@ -243,7 +315,105 @@ pub async fn run(plan: Plan, opts: RunOptions) -> Result<(), RunError> {
             }
         }
     };
-    stop_all(d, first_stop, &mut signals).await
+    let stopped = stop_all(d, first_stop, &mut signals).await;
+    if let Some(reporter) = reporter {
+        // It revokes its lease: the status key goes at once, not after its time to live.
+        let _ = tokio::time::timeout(Duration::from_secs(2), reporter).await;
+    }
+    stopped
+}
+
+/// How long the first read of the config store may take before the kept copy is used.
+fn first_read_budget(etcd: &EtcdConfig) -> Duration {
+    etcd.timeout + Duration::from_secs(1)
+}
+
+/// What a config store gives to start with: its follower, the documents and their revision.
+type FirstRead = (
+    watch::Receiver<Option<Snapshot>>,
+    std::collections::BTreeMap<String, String>,
+    i64,
+);
+
+/// Starts following the config store and waits (bounded) for its first version; the
+/// documents to start with come from it, or else from the copy kept under `data_dir`, or
+/// else there are none yet (they are applied once the store answers).
+async fn start_remote(
+    inputs: &mut Inputs,
+    etcd: EtcdConfig,
+    status: &Arc<Status>,
+    shutdown: &CancellationToken,
+) -> FirstRead {
+    status.write().remote = Some(RemoteLink {
+        kind: "etcd",
+        endpoints: etcd.endpoints.clone(),
+        prefix: etcd.prefix.clone(),
+        ..RemoteLink::default()
+    });
+    let (tx, mut rx) = watch::channel(None);
+    tokio::spawn(remote::etcd::follow(
+        etcd.clone(),
+        inputs.local.base_dir.clone(),
+        tx,
+        status.clone(),
+        shutdown.clone(),
+    ));
+    inputs.remote = Some(RemoteInputs {
+        etcd: etcd.clone(),
+        running: Default::default(),
+    });
+    let first = tokio::time::timeout(first_read_budget(&etcd), rx.wait_for(Option::is_some))
+        .await
+        .ok()
+        .and_then(|r| r.ok().map(|s| s.clone()));
+    if let Some(snapshot) = first {
+        let snapshot = snapshot.unwrap_or_default();
+        rx.mark_unchanged();
+        tracing::info!(
+            revision = snapshot.revision,
+            pipelines = snapshot.pipelines.len(),
+            "read the config store"
+        );
+        return (rx, snapshot.pipelines, snapshot.revision);
+    }
+    let data_dir = if inputs.local.config.data_dir.is_absolute() {
+        inputs.local.config.data_dir.clone()
+    } else {
+        inputs.local.base_dir.join(&inputs.local.config.data_dir)
+    };
+    match cache::load(&data_dir, &etcd) {
+        Ok(kept) => {
+            tracing::warn!(
+                revision = kept.revision,
+                pipelines = kept.pipelines.len(),
+                file = %cache::path(&data_dir).display(),
+                "the config store did not answer at start: running the last good remote config kept under data_dir; it is followed once it answers"
+            );
+            if let Some(link) = status.write().remote.as_mut() {
+                link.from_cache = true;
+            }
+            (rx, kept.pipelines, kept.revision)
+        }
+        Err(why) => {
+            tracing::warn!(
+                "the config store did not answer at start and no remote config is kept ({why}): starting with the file's pipelines; the store's are applied once it answers"
+            );
+            (rx, Default::default(), 0)
+        }
+    }
+}
+
+/// The next version of the config store's documents; pending forever without a store (or
+/// once its follower is gone).
+async fn next_snapshot(rx: &mut Option<watch::Receiver<Option<Snapshot>>>) -> Option<Snapshot> {
+    let Some(r) = rx else {
+        return std::future::pending().await;
+    };
+    if r.changed().await.is_err() {
+        *rx = None;
+        return std::future::pending().await;
+    }
+    r.borrow_and_update().clone()
 }
 
 /// Receives from an optional channel; pending forever without one.
@@ -292,18 +462,6 @@ fn finish_once(d: Topology) -> Result<(), RunError> {
             Ok(())
         }
     }
-}
-
-/// Loads the config file again (with `loader`) and offers it to the topology.
-async fn reload(d: &mut Topology, trigger: &'static str, loader: Option<&Loader>) -> ReloadOutcome {
-    tracing::info!(trigger, "reloading the config");
-    let candidate = match loader {
-        None => Err(
-            "this logcatch runs the embedded config: there is no file to reload; start it with -c FILE".into(),
-        ),
-        Some(load) => reload::check(load).await,
-    };
-    d.offer(trigger, candidate)
 }
 
 /// Watches the config file's and the plugins' (filters' and sinks') directories.

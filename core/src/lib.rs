@@ -26,6 +26,7 @@ pub(crate) mod pipeline;
 pub mod plugin;
 pub mod registry;
 pub mod reload;
+pub mod remote;
 pub(crate) mod status;
 pub(crate) mod supervisor;
 #[cfg(feature = "testing")]

@@ -94,6 +94,8 @@ pub struct Plan {
     pub cache_dir: PathBuf,
     /// The admin API, if configured.
     pub api: Option<ApiConfig>,
+    /// The central config store, if configured.
+    pub remote: Option<crate::config::RemoteConfig>,
     /// Pipelines by name order.
     pub pipelines: Vec<PipelinePlan>,
 }
@@ -167,6 +169,7 @@ impl Registry {
             shutdown_timeout: c.shutdown_timeout,
             cache_dir: cache,
             api: c.api.clone(),
+            remote: c.remote.clone(),
             pipelines,
         })
     }

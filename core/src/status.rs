@@ -38,6 +38,35 @@ pub struct State {
     pub last_reload: Option<ReloadRecord>,
     /// Every running pipeline, by name.
     pub pipelines: BTreeMap<String, PipelineStatus>,
+    /// The config store, when `remote:` names one.
+    pub remote: Option<RemoteLink>,
+}
+
+/// The config store (`remote:`): whether it answers and what of it runs.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteLink {
+    /// `etcd`.
+    pub kind: &'static str,
+    /// Its endpoints.
+    pub endpoints: Vec<String>,
+    /// This agent's prefix in it.
+    pub prefix: String,
+    /// Whether it is being followed now (read, and watched since).
+    pub connected: bool,
+    /// Why it was last unavailable, if it was.
+    pub last_error: Option<String>,
+    /// The newest revision read from it.
+    pub revision_seen: i64,
+    /// The revision whose pipelines run (some keys may be refused: `refused`).
+    pub revision_applied: i64,
+    /// The remote pipelines running came from the copy kept under `data_dir`, because the
+    /// store could not be reached at start; cleared once it is.
+    pub from_cache: bool,
+    /// Keys whose value was refused, with the located errors; each one's last good
+    /// version (if any) runs instead.
+    pub refused: BTreeMap<String, String>,
+    /// The running pipelines that came from the store.
+    pub names: std::collections::BTreeSet<String>,
 }
 
 /// One reload attempt.

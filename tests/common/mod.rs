@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: run the real `logcatch` binary on real files.
 #![allow(dead_code)]
 
+pub mod etcd;
 pub mod http;
 pub mod kafka;
 pub mod search;

@@ -31,6 +31,34 @@ pub struct PipelinesDoc {
     pub last_reload: Option<LastReload>,
     /// Every pipeline, by name.
     pub pipelines: BTreeMap<String, PipelineDoc>,
+    /// The config store, when `remote:` names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteDoc>,
+}
+
+/// The config store as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteDoc {
+    /// `etcd`.
+    pub kind: &'static str,
+    /// Its endpoints.
+    pub endpoints: Vec<String>,
+    /// This agent's prefix.
+    pub prefix: String,
+    /// `connected` (read and watched), or `unavailable` (retried with backoff; what runs
+    /// stays).
+    pub state: &'static str,
+    /// Why it was last unavailable.
+    pub last_error: Option<String>,
+    /// The newest revision read.
+    pub revision_seen: i64,
+    /// The revision whose pipelines run.
+    pub revision_applied: i64,
+    /// The remote pipelines running are the copy kept under `data_dir` (the store did not
+    /// answer at start).
+    pub from_cache: bool,
+    /// Keys whose value was refused, with the located errors.
+    pub refused: BTreeMap<String, String>,
 }
 
 /// Reload attempts by outcome.
@@ -90,6 +118,9 @@ pub struct PipelineDoc {
     pub checkpoint_lag_seconds: f64,
     /// Its components in order: sources, filters, sinks.
     pub components: Vec<ComponentDoc>,
+    /// The config store key it came from (absent for the file's pipelines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// One component's counters, mapped to what went in, out and was dropped.
@@ -157,8 +188,31 @@ impl PipelinesDoc {
             pipelines: state
                 .pipelines
                 .iter()
-                .map(|(name, p)| (name.clone(), PipelineDoc::from_status(p)))
+                .map(|(name, p)| {
+                    let mut doc = PipelineDoc::from_status(p);
+                    doc.origin = state
+                        .remote
+                        .as_ref()
+                        .filter(|r| r.names.contains(name))
+                        .map(|r| format!("etcd:{}pipelines/{name}", r.prefix));
+                    (name.clone(), doc)
+                })
                 .collect(),
+            remote: state.remote.as_ref().map(|r| RemoteDoc {
+                kind: r.kind,
+                endpoints: r.endpoints.clone(),
+                prefix: r.prefix.clone(),
+                state: if r.connected {
+                    "connected"
+                } else {
+                    "unavailable"
+                },
+                last_error: r.last_error.clone(),
+                revision_seen: r.revision_seen,
+                revision_applied: r.revision_applied,
+                from_cache: r.from_cache,
+                refused: r.refused.clone(),
+            }),
         }
     }
 }
@@ -194,6 +248,7 @@ impl PipelineDoc {
             last_error: p.latest_error(),
             checkpoint_lag_seconds: max_lag(p).as_secs_f64(),
             components: p.components.iter().map(ComponentDoc::from_status).collect(),
+            origin: None,
         }
     }
 }

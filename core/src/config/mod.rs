@@ -5,14 +5,17 @@
 //! pipelines, batches); [`crate::registry::Registry::plan`] then hands each component's options
 //! to the plugin that owns its `type:`, so a plugin's field errors are located the same way.
 
+mod compose;
 mod error;
 mod expand;
 pub mod limits;
 mod locate;
 mod model;
+mod remote;
 mod secret;
 pub mod units;
 
+pub use compose::{Document, compose};
 pub(crate) use error::field_path as field_path_of;
 pub use error::{ConfigError, ConfigErrors};
 pub use limits::{Limits, LimitsConfig};
@@ -21,12 +24,13 @@ pub use model::{
     ApiConfig, BatchConfig, CheckpointConfig, ComponentConfig, Config, DeadLetterConfig,
     FilterConfig, OnError, PipelineConfig, SinkConfig, WasmSinkOptions, is_valid_name,
 };
+pub use remote::{EtcdConfig, EtcdTls, RemoteConfig, is_valid_host};
 pub use secret::Secret;
 
 use std::path::{Path, PathBuf};
 
 /// A parsed config and what is needed to report later errors against its text.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Loaded {
     /// The typed config.
     pub config: Config,
@@ -36,11 +40,18 @@ pub struct Loaded {
     pub base_dir: PathBuf,
     /// Maps field paths to their line and column in the (expanded) text.
     pub locator: Locator,
+    /// Pipelines written elsewhere than `origin` (a config store's keys), by name: errors
+    /// about them are located in their own text.
+    pub documents: std::collections::BTreeMap<String, Document>,
 }
 
 impl Loaded {
     /// An error about `path` (e.g. `pipelines.web.sinks[0].path`), located in the config text.
+    /// A pipeline written in another document is located there, by its path inside it.
     pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        if let Some((doc, inner)) = self.document_of(path) {
+            return doc.error_at(inner, message);
+        }
         let (line, column) = self.locator.find(path).unwrap_or((0, 0));
         ConfigError {
             origin: self.origin.clone(),
@@ -49,6 +60,17 @@ impl Loaded {
             path: path.to_owned(),
             message: message.into(),
         }
+    }
+
+    /// The document a field path (`pipelines.NAME...`) is in, if not the main one, and the
+    /// path inside it.
+    fn document_of<'p>(&self, path: &'p str) -> Option<(&Document, &'p str)> {
+        let rest = path.strip_prefix("pipelines.")?;
+        let (name, inner) = match rest.find(['.', '[']) {
+            Some(cut) => (&rest[..cut], rest[cut..].trim_start_matches('.')),
+            None => (rest, ""),
+        };
+        Some((self.documents.get(name)?, inner))
     }
 }
 
@@ -77,14 +99,37 @@ pub fn load_file(path: &Path) -> Result<Loaded, ConfigErrors> {
 
 /// Parses config `text`, reporting errors against `origin`.
 pub fn load_str(text: &str, origin: String, base_dir: PathBuf) -> Result<Loaded, ConfigErrors> {
+    let (expanded, locator) = prepare(text, &origin)?;
+    let de = serde_yaml::Deserializer::from_str(&expanded);
+    let config: Config = match serde_path_to_error::deserialize(de) {
+        Ok(c) => c,
+        Err(e) => return Err(ConfigErrors::one(error::from_serde(&origin, &locator, e))),
+    };
+    let loaded = Loaded {
+        config,
+        origin,
+        base_dir,
+        locator,
+        documents: Default::default(),
+    };
+    let errors = model::validate(&loaded);
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// A document's text with `${VAR}` expanded, and its locator; a key given twice is an error.
+fn prepare(text: &str, origin: &str) -> Result<(String, Locator), ConfigErrors> {
     let expanded = expand::expand_env(text, &|name| std::env::var(name).ok())
-        .map_err(|e| ConfigErrors::one(e.into_config_error(&origin)))?;
+        .map_err(|e| ConfigErrors::one(e.into_config_error(origin)))?;
     let locator = Locator::new(&expanded);
     let duplicates: Vec<ConfigError> = locator
         .duplicates()
         .iter()
         .map(|d| ConfigError {
-            origin: origin.clone(),
+            origin: origin.to_owned(),
             line: d.again.0,
             column: d.again.1,
             path: d.path.clone(),
@@ -97,23 +142,7 @@ pub fn load_str(text: &str, origin: String, base_dir: PathBuf) -> Result<Loaded,
     if !duplicates.is_empty() {
         return Err(ConfigErrors(duplicates));
     }
-    let de = serde_yaml::Deserializer::from_str(&expanded);
-    let config: Config = match serde_path_to_error::deserialize(de) {
-        Ok(c) => c,
-        Err(e) => return Err(ConfigErrors::one(error::from_serde(&origin, &locator, e))),
-    };
-    let loaded = Loaded {
-        config,
-        origin,
-        base_dir,
-        locator,
-    };
-    let errors = model::validate(&loaded);
-    if errors.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(ConfigErrors(errors))
-    }
+    Ok((expanded, locator))
 }
 
 #[cfg(test)]

@@ -36,7 +36,11 @@ pub struct Config {
     /// absent.
     #[serde(default)]
     pub api: Option<ApiConfig>,
-    /// Named, independent pipelines.
+    /// A central config store whose keys add pipelines to these; off when absent.
+    #[serde(default)]
+    pub remote: Option<super::RemoteConfig>,
+    /// Named, independent pipelines (with `remote:`, the store may hold all of them).
+    #[serde(default)]
     pub pipelines: BTreeMap<String, PipelineConfig>,
 }
 
@@ -291,8 +295,13 @@ pub fn is_valid_name(name: &str) -> bool {
 pub(super) fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     let config = &loaded.config;
-    if config.pipelines.is_empty() {
+    if config.pipelines.is_empty() && config.remote.is_none() {
         errors.push(loaded.error_at("pipelines", "no pipelines defined: nothing to run"));
+    }
+    if let Some(remote) = &config.remote {
+        for (field, why) in remote.etcd.problems() {
+            errors.push(loaded.error_at(&format!("remote.etcd.{field}"), why));
+        }
     }
     if config.checkpoint.interval.is_zero() {
         errors.push(loaded.error_at("checkpoint.interval", "must be more than zero"));

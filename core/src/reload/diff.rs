@@ -86,6 +86,9 @@ pub fn fixed_settings_changed(running: &Plan, next: &Plan) -> Option<String> {
     if running.api != next.api {
         changed.push("api (the API would have to move while it answers)");
     }
+    if running.remote != next.remote {
+        changed.push("remote (the config store is followed from the start)");
+    }
     (!changed.is_empty()).then(|| {
         format!(
             "{} cannot change while running; restart logcatch to apply {}",
