@@ -277,4 +277,10 @@ if [[ ${BENCH_RELOAD:-1} == 1 ]]; then
     [[ $STRICT == 1 ]] && RELOAD_ARGS+=(--strict)
     echo
     python3 "$BENCH_DIR/reload.py" "${RELOAD_ARGS[@]}"
+    # The same with pipeline a as an etcd key (central config), when etcd is installed.
+    if command -v etcd >/dev/null 2>&1; then
+        echo
+        python3 "$BENCH_DIR/reload.py" --logcatch "$LOGCATCH" --dir "$WORK/reload-etcd" --store etcd \
+            $([[ $STRICT == 1 ]] && echo --strict)
+    fi
 fi
