@@ -276,8 +276,7 @@ pub async fn run(local: Loaded, opts: RunOptions) -> Result<(), RunError> {
                 let _ = req.reply.send(outcome);
             }
             Some(snapshot) = next_snapshot(&mut snapshot_rx) => {
-                let status = d.status.clone();
-                inputs.reload_remote(&mut d, snapshot, &status).await;
+                inputs.reload_remote(&mut d, snapshot).await;
                 rewatch(&d, watcher.as_mut(), config_file.as_deref());
             }
             Some(path) = recv_opt(&mut watch_rx) => {
@@ -376,11 +375,7 @@ async fn start_remote(
         );
         return (rx, snapshot.pipelines, snapshot.revision);
     }
-    let data_dir = if inputs.local.config.data_dir.is_absolute() {
-        inputs.local.config.data_dir.clone()
-    } else {
-        inputs.local.base_dir.join(&inputs.local.config.data_dir)
-    };
+    let data_dir = inputs.local.data_dir();
     match cache::load(&data_dir, &etcd) {
         Ok(kept) => {
             tracing::warn!(

@@ -119,11 +119,7 @@ impl Registry {
     /// initialised with their config here, so a bad plugin is refused before anything runs.
     pub fn plan(&self, loaded: &Loaded) -> Result<Plan, ConfigErrors> {
         let c = &loaded.config;
-        let data_dir = if c.data_dir.is_absolute() {
-            c.data_dir.clone()
-        } else {
-            loaded.base_dir.join(&c.data_dir)
-        };
+        let data_dir = loaded.data_dir();
         let cache = match &c.cache_dir {
             Some(dir) if dir.is_absolute() => dir.clone(),
             Some(dir) => loaded.base_dir.join(dir),

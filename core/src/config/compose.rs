@@ -21,18 +21,7 @@ pub struct Document {
 impl Document {
     /// An error about `path` inside this document.
     pub(super) fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
-        let (line, column) = if path.is_empty() {
-            (0, 0)
-        } else {
-            self.locator.find(path).unwrap_or((0, 0))
-        };
-        ConfigError {
-            origin: self.origin.clone(),
-            line,
-            column,
-            path: path.to_owned(),
-            message: message.into(),
-        }
+        super::error::located(&self.origin, &self.locator, path, message.into())
     }
 }
 

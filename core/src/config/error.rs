@@ -55,6 +55,18 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
+/// An error about `path` in the document `origin` that `locator` indexes.
+pub(crate) fn located(origin: &str, locator: &Locator, path: &str, message: String) -> ConfigError {
+    let (line, column) = locator.find(path).unwrap_or((0, 0));
+    ConfigError {
+        origin: origin.to_owned(),
+        line,
+        column,
+        path: path.to_owned(),
+        message,
+    }
+}
+
 /// Turns a serde error with its field path into a located config error.
 pub(crate) fn from_serde(
     origin: &str,

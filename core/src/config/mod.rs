@@ -47,19 +47,21 @@ pub struct Loaded {
 
 impl Loaded {
     /// An error about `path` (e.g. `pipelines.web.sinks[0].path`), located in the config text.
+    /// `data_dir`, relative paths resolved against the config file's directory.
+    pub fn data_dir(&self) -> PathBuf {
+        if self.config.data_dir.is_absolute() {
+            self.config.data_dir.clone()
+        } else {
+            self.base_dir.join(&self.config.data_dir)
+        }
+    }
+
     /// A pipeline written in another document is located there, by its path inside it.
     pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
         if let Some((doc, inner)) = self.document_of(path) {
             return doc.error_at(inner, message);
         }
-        let (line, column) = self.locator.find(path).unwrap_or((0, 0));
-        ConfigError {
-            origin: self.origin.clone(),
-            line,
-            column,
-            path: path.to_owned(),
-            message: message.into(),
-        }
+        error::located(&self.origin, &self.locator, path, message.into())
     }
 
     /// The document a field path (`pipelines.NAME...`) is in, if not the main one, and the

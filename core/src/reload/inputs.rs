@@ -114,8 +114,8 @@ impl Inputs {
         &mut self,
         d: &mut Topology,
         snapshot: Snapshot,
-        status: &Status,
     ) -> Option<ReloadOutcome> {
+        let status = d.status.clone();
         let remote = self.remote.as_ref()?;
         let (etcd, origin) = (remote.etcd.clone(), remote.origin());
         tracing::info!(
@@ -160,7 +160,7 @@ impl Inputs {
             }
         }
         if applied && let Some(used) = used {
-            self.set_running(status, used, snapshot.revision);
+            self.set_running(&status, used, snapshot.revision);
         }
         Some(outcome)
     }
@@ -179,21 +179,11 @@ impl Inputs {
         if let Some(link) = status.write().remote.as_mut() {
             link.names = used.keys().cloned().collect();
         }
-        let data_dir = d_dir(&self.local);
+        let data_dir = self.local.data_dir();
         if let Err(e) = cache::save(&data_dir, &remote.etcd, revision, &used) {
             tracing::warn!("cannot keep the remote config for a start while etcd is down: {e}");
         }
         remote.running = used;
-    }
-}
-
-/// The data_dir of `local`, resolved as the plan resolves it.
-fn d_dir(local: &Loaded) -> std::path::PathBuf {
-    let d = &local.config.data_dir;
-    if d.is_absolute() {
-        d.clone()
-    } else {
-        local.base_dir.join(d)
     }
 }
 

@@ -188,7 +188,7 @@ impl Store {
     }
 
     /// Runs one request within `timeout`.
-    async fn bounded<'a, T, F>(
+    pub(super) async fn bounded<'a, T, F>(
         &'a mut self,
         call: impl FnOnce(&'a mut Client) -> F,
     ) -> Result<T, EtcdError>

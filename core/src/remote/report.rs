@@ -139,17 +139,8 @@ async fn session(
         endpoints: etcd.endpoints.join(","),
         message: format!("{what}: no answer within {timeout:?}"),
     };
-    let lease = match tokio::time::timeout(timeout, store.client().lease_grant(ttl, None)).await {
-        Ok(Ok(l)) => l.id(),
-        Ok(Err(e)) => return Err(store.error(&e)),
-        Err(_) => return Err(within("lease grant")),
-    };
-    let (mut keeper, mut answers) =
-        match tokio::time::timeout(timeout, store.client().lease_keep_alive(lease)).await {
-            Ok(Ok(k)) => k,
-            Ok(Err(e)) => return Err(store.error(&e)),
-            Err(_) => return Err(within("lease keep-alive")),
-        };
+    let lease = store.bounded(|c| c.lease_grant(ttl, None)).await?.id();
+    let (mut keeper, mut answers) = store.bounded(|c| c.lease_keep_alive(lease)).await?;
     *backoff = Backoff::jittered(Duration::from_secs(1), Duration::from_secs(30));
     let key = format!("{}{host}", etcd.status_prefix());
     let keep_every = Duration::from_secs((ttl as u64 / 3).max(1));
