@@ -29,6 +29,7 @@ pub mod reload;
 pub mod remote;
 pub(crate) mod status;
 pub(crate) mod supervisor;
+pub mod tap;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod timestamp;

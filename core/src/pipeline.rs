@@ -27,8 +27,9 @@ use crate::health::ComponentState;
 use crate::metrics::Counters;
 use crate::plugin::{Sink, SinkContext, SinkWriter, Source, SourceContext};
 use crate::registry::{Component, PipelinePlan};
-use crate::status::ComponentStatus;
+use crate::status::{ComponentStatus, PluginSlot};
 use crate::supervisor::{self, Outcome, Restarts};
+use crate::tap::Tap;
 use crate::wasm::FilterChain;
 use crate::wasm::chain::Stage;
 
@@ -58,6 +59,8 @@ pub struct RunningPipeline {
     pub ledgers: Vec<Arc<Ledger>>,
     /// Its components (id, kind, live counters), in order: sources, filters, sinks.
     pub components: Vec<ComponentStatus>,
+    /// Its tap: the console's view of the events at each point.
+    pub tap: Arc<Tap>,
     /// The running task: ends when every source has ended and every sink has drained, with
     /// why the pipeline gave up if it did (`--once` only: a daemon keeps retrying).
     pub task: tokio::task::JoinHandle<Result<(), String>>,
@@ -133,6 +136,7 @@ pub fn start(
             id: source.id,
             kind: source.kind.clone(),
             counters: c.clone(),
+            plugin: None,
         });
         sources.push(SourceSlot {
             component: source,
@@ -151,6 +155,7 @@ pub fn start(
                 id: ComponentId::filter(i),
                 kind: slot.current().name.to_string(),
                 counters: c.clone(),
+                plugin: Some(PluginSlot::Filter(slot.clone())),
             });
             Stage::new(slot, c)
         })
@@ -161,22 +166,30 @@ pub fn start(
             .join(format!("{name}.ndjson")),
         env.dead_letter_max,
     ));
+    let tap = Tap::new(plan.filters.len());
     let chain = FilterChain::new(
         name.clone(),
         stages,
         plan.on_error,
         plan.batch,
         dead_letters.clone(),
+        tap.clone(),
     );
 
     let mut tasks = JoinSet::new();
     let mut sink_inputs = Vec::new();
     for sink in plan.sinks {
         let c = Arc::new(Counters::default());
+        let plugin = plan
+            .wasm_sinks
+            .iter()
+            .find(|w| w.id == sink.id)
+            .map(|w| PluginSlot::Sink(w.slot.clone()));
         counters.push(ComponentStatus {
             id: sink.id,
             kind: sink.kind.clone(),
             counters: c.clone(),
+            plugin,
         });
         let (stx, srx) = mpsc::channel::<Arc<Batch>>(CHANNEL_BATCHES);
         sink_inputs.push(stx);
@@ -204,6 +217,7 @@ pub fn start(
         sources,
         batch: plan.batch,
         env: env.clone(),
+        tap: tap.clone(),
         shutdown,
     };
     let task = tokio::spawn(async move {
@@ -237,6 +251,7 @@ pub fn start(
     Ok(RunningPipeline {
         ledgers,
         components: counters,
+        tap,
         task,
     })
 }
@@ -248,6 +263,7 @@ struct Run {
     sources: Vec<SourceSlot>,
     batch: crate::config::BatchConfig,
     env: RunEnv,
+    tap: Arc<Tap>,
     shutdown: CancellationToken,
 }
 
@@ -276,7 +292,7 @@ impl Run {
                 self.spawn_source(&mut sources, s, &incarnation, tx.clone());
             }
             drop(tx);
-            let routed = route(&self.name, rx, chain, sinks, &incarnation).await;
+            let routed = route(&self.name, rx, chain, sinks, &self.tap, &incarnation).await;
             chain = routed.chain;
             let Some(why) = routed.fault else {
                 while sources.join_next().await.is_some() {}
@@ -365,18 +381,19 @@ async fn route(
     rx: mpsc::Receiver<Batch>,
     chain: FilterChain,
     sinks: &[mpsc::Sender<Arc<Batch>>],
+    tap: &Arc<Tap>,
     sources: &CancellationToken,
 ) -> Routed {
     if chain.is_empty() {
-        let last = forward(rx, sinks).await;
+        let last = forward(rx, sinks, tap).await;
         return Routed {
             chain,
             fault: None,
             last,
         };
     }
-    let (sinks, sources) = (sinks.to_vec(), sources.clone());
-    tokio::task::spawn_blocking(move || filter_thread(rx, chain, &sinks, &sources))
+    let (sinks, sources, tap) = (sinks.to_vec(), sources.clone(), tap.clone());
+    tokio::task::spawn_blocking(move || filter_thread(rx, chain, &sinks, &tap, &sources))
         .await
         .unwrap_or_else(|e| {
             // filter_thread catches every panic of the chain; this is the thread itself.
@@ -388,9 +405,12 @@ async fn route(
 async fn forward(
     mut rx: mpsc::Receiver<Batch>,
     sinks: &[mpsc::Sender<Arc<Batch>>],
+    tap: &Tap,
 ) -> Option<Arc<Batch>> {
     let mut last = None;
     while let Some(batch) = rx.recv().await {
+        tap.after_sources(&batch);
+        tap.before_sinks(&batch);
         let batch = fan_out(batch, sinks.len());
         for sink in sinks {
             // A sink task only ends when its input closes, so this cannot fail while we hold it.
@@ -414,13 +434,18 @@ fn filter_thread(
     mut rx: mpsc::Receiver<Batch>,
     mut chain: FilterChain,
     sinks: &[mpsc::Sender<Arc<Batch>>],
+    tap: &Tap,
     sources: &CancellationToken,
 ) -> Routed {
     let mut last = None;
     while let Some(batch) = rx.blocking_recv() {
+        tap.after_sources(&batch);
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| chain.run(batch)));
         let batch = match ran {
-            Ok(batch) => fan_out(batch, sinks.len()),
+            Ok(batch) => {
+                tap.before_sinks(&batch);
+                fan_out(batch, sinks.len())
+            }
             Err(payload) => {
                 sources.cancel();
                 return Routed {

@@ -12,6 +12,9 @@ use crate::ComponentId;
 use crate::checkpoint::Ledger;
 use crate::health::ComponentState;
 use crate::metrics::Counters;
+use crate::reload::swap::Slot;
+use crate::tap::Tap;
+use crate::wasm::world::{FilterWorld, SinkWorld};
 
 /// The daemon's shared status: one per process.
 #[derive(Debug)]
@@ -142,6 +145,8 @@ pub struct PipelineStatus {
     pub components: Vec<ComponentStatus>,
     /// Its sources' checkpoint ledgers (for the checkpoint lag).
     pub ledgers: Vec<Arc<Ledger>>,
+    /// Its tap (the console's view of its events); a new one with each incarnation.
+    pub tap: Option<Arc<Tap>>,
 }
 
 /// One component of a pipeline.
@@ -153,6 +158,40 @@ pub struct ComponentStatus {
     pub kind: String,
     /// Its live counters.
     pub counters: Arc<Counters>,
+    /// The WASM plugin it runs (filters and WASM sinks): the version in its slot now.
+    pub plugin: Option<PluginSlot>,
+}
+
+/// The slot of a component's WASM plugin, read when the API shows it (a swap changes it).
+#[derive(Clone)]
+pub enum PluginSlot {
+    /// A filter's.
+    Filter(Arc<Slot<FilterWorld>>),
+    /// A WASM sink's.
+    Sink(Arc<Slot<SinkWorld>>),
+}
+
+impl std::fmt::Debug for PluginSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (path, hash) = self.current();
+        write!(f, "{} ({hash:016x})", path.display())
+    }
+}
+
+impl PluginSlot {
+    /// The file and content hash of the version running now.
+    pub fn current(&self) -> (PathBuf, u64) {
+        match self {
+            PluginSlot::Filter(s) => {
+                let p = s.current();
+                (p.path.clone(), p.hash)
+            }
+            PluginSlot::Sink(s) => {
+                let p = s.current();
+                (p.path.clone(), p.hash)
+            }
+        }
+    }
 }
 
 impl PipelineStatus {

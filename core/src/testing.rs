@@ -99,6 +99,7 @@ impl Rig {
             on_error,
             batch,
             Arc::new(DeadLetters::new(dead.clone(), u64::MAX)),
+            crate::tap::Tap::new(counters.len()),
         );
         Ok(Rig {
             chain,

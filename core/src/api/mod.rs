@@ -6,6 +6,9 @@
 //! | `GET /pipelines` | each pipeline's state, counters, last reload and last error ([`pipelines`]) |
 //! | `GET /metrics` | the Prometheus text exposition ([`prometheus`]) |
 //! | `POST /reload` | reloads the config now: 200 with what changed, 422 if it was refused |
+//! | `GET /` | the status page: one embedded file, no outside requests ([`PAGE`]) |
+//! | `GET /events` | the page's live feed, server-sent events ([`events`]) |
+//! | `GET /tap` | the events at one point of a pipeline, JSON lines ([`tap`]) |
 //!
 //! The API only reads the shared [`Status`]; a reload is a request to the daemon over a
 //! channel, answered when the daemon has applied or refused it. Every error is short JSON.
@@ -14,15 +17,20 @@
 //! [`MAX_CONNECTIONS`] at once (fewer under a low descriptor limit; more are closed at once,
 //! logged), a request's headers must arrive within [`HEADER_TIMEOUT`], and a connection
 //! lasts at most [`CONNECTION_LIFETIME`]. With `api.token` set (required beyond loopback),
-//! every endpoint but `/health` wants `Authorization: Bearer <token>`.
+//! every endpoint but `/health` wants `Authorization: Bearer <token>`. The page, which
+//! holds no data, is also served to a browser without it (with 401), so it can ask for the
+//! token and keep it in the tab; everything it shows comes from requests that carry it.
 
+pub mod events;
 pub mod pipelines;
 pub mod prometheus;
+pub mod tap;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -62,12 +70,25 @@ pub enum ApiError {
 }
 
 /// Every endpoint, as `(method, path)`: for the routes' 404 and 405 answers.
-pub const ENDPOINTS: [(&str, &str); 4] = [
+pub const ENDPOINTS: [(&str, &str); 7] = [
     ("GET", "/health"),
     ("GET", "/pipelines"),
     ("GET", "/metrics"),
     ("POST", "/reload"),
+    ("GET", "/"),
+    ("GET", "/events"),
+    ("GET", "/tap"),
 ];
+
+/// The status page: HTML, its style and its script in one file, embedded in the binary.
+pub const PAGE: &str = include_str!("console/index.html");
+
+/// What the page may load: only itself and this API (no outside request of any kind).
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// How long a stream (`/events`, `/tap`) lasts: it ends itself, cleanly, before the
+/// connection's lifetime would cut it; the page reconnects, `logcatch tap` taps again.
+pub const STREAM_LIFETIME: Duration = Duration::from_secs(290);
 
 /// Opens the API's listening socket on `addr` (`host:port`; port 0 picks a free one).
 pub async fn bind(addr: &str) -> Result<TcpListener, ApiError> {
@@ -171,7 +192,10 @@ fn router(
     let guarded = Router::new()
         .route("/pipelines", get(pipelines))
         .route("/metrics", get(metrics))
-        .route("/reload", post(reload));
+        .route("/reload", post(reload))
+        .route("/", get(page))
+        .route("/events", get(events))
+        .route("/tap", get(tap));
     let guarded = match token {
         Some(token) => guarded.layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
@@ -200,6 +224,12 @@ async fn authorize(token: &Secret, req: Request, next: Next) -> Response {
     if same(given.as_bytes(), token.expose().as_bytes()) {
         return next.run(req).await;
     }
+    if req.uri().path() == "/" && wants_html(&req) {
+        // The page carries no data: it asks for the token and sends it with every request.
+        let mut response = page().await;
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return response;
+    }
     let mut response = ErrorBody::new("this endpoint needs `Authorization: Bearer <api.token>`")
         .with(StatusCode::UNAUTHORIZED);
     response.headers_mut().insert(
@@ -207,6 +237,15 @@ async fn authorize(token: &Secret, req: Request, next: Next) -> Response {
         header::HeaderValue::from_static("Bearer"),
     );
     response
+}
+
+/// Whether the request is a browser's asking for a page.
+fn wants_html(req: &Request) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"))
 }
 
 /// `a == b`, in time that does not depend on where they differ.
@@ -285,6 +324,45 @@ async fn metrics(State(state): State<AppState>) -> Response {
             tracing::error!(error = %e, "admin API: encoding metrics failed");
             ErrorBody::new("encoding metrics failed").with(StatusCode::INTERNAL_SERVER_ERROR)
         }
+    }
+}
+
+/// `GET /`: the status page.
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
+/// `GET /events`: the live feed of the status page.
+async fn events(State(state): State<AppState>) -> Response {
+    events::response(state.status.clone(), STREAM_LIFETIME).into_response()
+}
+
+/// `GET /tap?...`: the events at one point of a pipeline.
+async fn tap(
+    State(state): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    let pairs = match query {
+        Ok(Query(pairs)) => pairs,
+        Err(e) => return ErrorBody::new(e.body_text()).with(StatusCode::BAD_REQUEST),
+    };
+    let query = match tap::TapQuery::parse(&pairs) {
+        Ok(q) => q,
+        Err(e) => return ErrorBody::new(e).with(StatusCode::BAD_REQUEST),
+    };
+    tracing::info!(pipeline = %query.pipeline, at = %query.at, "admin API: tap started");
+    match tap::start(&state.status, query, STREAM_LIFETIME) {
+        Ok(response) => response,
+        Err((code, message)) => ErrorBody::new(message).with(code),
     }
 }
 
@@ -499,7 +577,7 @@ mod tests {
             r.json(),
             json!({
                 "error": "no such endpoint: /nope",
-                "endpoints": ["GET /health", "GET /pipelines", "GET /metrics", "POST /reload"]
+                "endpoints": ["GET /health", "GET /pipelines", "GET /metrics", "POST /reload", "GET /", "GET /events", "GET /tap"]
             })
         );
 

@@ -161,6 +161,18 @@ pub struct ComponentDoc {
     pub call_seconds: f64,
     /// Every counter that applies to its role, by name ([`crate::metrics::COUNTERS`]).
     pub counters: BTreeMap<&'static str, u64>,
+    /// The WASM plugin it runs now (filters and WASM sinks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<PluginDoc>,
+}
+
+/// A WASM plugin as the API shows it: which file, and which version of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginDoc {
+    /// The `.wasm` file.
+    pub path: String,
+    /// The hash of its content (16 hex digits): changes with every swap.
+    pub hash: String,
 }
 
 impl PipelinesDoc {
@@ -290,6 +302,13 @@ impl ComponentDoc {
                 .filter(|c| c.scope.applies(c_role, c_kind))
                 .map(|c| (c.key, (c.get)(s)))
                 .collect(),
+            plugin: c.plugin.as_ref().map(|slot| {
+                let (path, hash) = slot.current();
+                PluginDoc {
+                    path: path.display().to_string(),
+                    hash: format!("{hash:016x}"),
+                }
+            }),
         }
     }
 }
@@ -328,6 +347,7 @@ pub(crate) mod tests {
             id,
             kind: kind.into(),
             counters: Arc::new(Counters::default()),
+            plugin: None,
         }
     }
 
@@ -385,6 +405,7 @@ pub(crate) mod tests {
                 last_error: Some("filters[0]: plugin swap failed: boom".into()),
                 components: vec![source, filter, sink],
                 ledgers: vec![Arc::new(ledger)],
+                tap: Some(crate::tap::Tap::new(1)),
             },
         );
         state.last_reload = Some(ReloadRecord {

@@ -421,6 +421,7 @@ mod tests {
             id: ComponentId::sink(1),
             kind: "wasm:my_sink".into(),
             counters: Arc::new(Counters::default()),
+            plugin: None,
         };
         Counters::add(&sink.counters.traps, 2);
         Counters::add(&sink.counters.call_ns, 250_000_000);

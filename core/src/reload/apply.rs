@@ -227,6 +227,7 @@ impl Topology {
                         last_error: Some(why.clone()),
                         components: Vec::new(),
                         ledgers: Vec::new(),
+                        tap: None,
                     },
                 );
                 self.failed.insert(name, why);
@@ -249,6 +250,7 @@ impl Topology {
         let RunningPipeline {
             ledgers,
             components,
+            tap,
             task,
         } = pipeline::start(p, &self.env, stop.clone())?;
         self.generation += 1;
@@ -278,6 +280,7 @@ impl Topology {
                 last_error: None,
                 components,
                 ledgers: ledgers.clone(),
+                tap: Some(tap),
             },
         );
         tracing::debug!(pipeline = %name, sources, sinks, "pipeline started");

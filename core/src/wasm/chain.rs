@@ -21,6 +21,7 @@ use crate::dead_letter::DeadLetters;
 use crate::log_limit::LogLimit;
 use crate::metrics::Counters;
 use crate::reload::swap::{Follower, Slot};
+use crate::tap::Tap;
 
 /// A loaded filter plugin.
 pub type WasmFilter = Plugin<FilterWorld>;
@@ -244,19 +245,22 @@ pub struct FilterChain {
     on_error: OnError,
     limits: BatchConfig,
     dead_letters: Arc<DeadLetters>,
+    /// The pipeline's tap: each stage offers its input and output.
+    tap: Arc<Tap>,
     /// The stage a batch is in (for a panic's report), if any.
     running: Option<usize>,
 }
 
 impl FilterChain {
     /// A chain of `stages` in a pipeline cutting batches at `limits`; failed events follow
-    /// `on_error`, dead letters go to `dead_letters`.
+    /// `on_error`, dead letters go to `dead_letters`; each stage is tapped at `tap`.
     pub fn new(
         pipeline: Arc<str>,
         stages: Vec<Stage>,
         on_error: OnError,
         limits: BatchConfig,
         dead_letters: Arc<DeadLetters>,
+        tap: Arc<Tap>,
     ) -> Self {
         FilterChain {
             pipeline,
@@ -264,6 +268,7 @@ impl FilterChain {
             on_error,
             limits,
             dead_letters,
+            tap,
             running: None,
         }
     }
@@ -320,7 +325,11 @@ impl FilterChain {
             let (n_in, bytes_in) = (batch.len(), batch.message_bytes());
             Counters::add(&stage.counters.events_in, n_in as u64);
             Counters::add(&stage.counters.bytes_in, bytes_in);
+            let tapped = self.tap.before_filter(i, &batch);
             let applied = stage.apply(&self.pipeline, batch, self.on_error, &self.limits);
+            if let Some(tapped) = tapped {
+                self.tap.after_filter(tapped, &applied.out);
+            }
             let mut dead = 0;
             if let Some(reason) = &applied.reason
                 && let Some(held) = stage.failures.allow(Instant::now())
