@@ -22,6 +22,10 @@ use serde_json::{Map, Value as Json};
 use crate::status::Status;
 use crate::tap::{Chunk, Condition, Tap, TapEvent, Value, Verdict, Watch};
 
+/// How long a tap whose pipeline stopped waits for it to start again (a reload that
+/// changed it) before it ends with `pipeline stopped`.
+pub const RESTART_WAIT: Duration = Duration::from_secs(3);
+
 /// The query keys `GET /tap` takes.
 pub const KEYS: [&str; 5] = ["pipeline", "at", "limit", "contains", "where"];
 
@@ -200,21 +204,35 @@ impl Stream {
             _ = tokio::time::sleep_until(self.deadline) => return Some(self.end("time limit")),
         };
         let Some(chunk) = chunk else {
-            let restarted = {
-                let state = self.status.read();
-                state
-                    .pipelines
-                    .get(&self.pipeline)
-                    .and_then(|p| p.tap.as_ref())
-                    .is_some_and(|t| self.tap.upgrade().is_none_or(|old| !Arc::ptr_eq(&old, t)))
-            };
-            return Some(self.end(if restarted {
+            let why = if self.restarted().await {
                 "pipeline restarted"
             } else {
                 "pipeline stopped"
-            }));
+            };
+            return Some(self.end(why));
         };
         Some(self.lines(chunk))
+    }
+
+    /// Whether the pipeline, whose tap has just let go, runs again under a new tap: a
+    /// changed pipeline drains and stops before its new incarnation starts, so this waits
+    /// up to [`RESTART_WAIT`] for it.
+    async fn restarted(&self) -> bool {
+        let until = tokio::time::Instant::now() + RESTART_WAIT;
+        loop {
+            let again = {
+                let state = self.status.read();
+                let now = state
+                    .pipelines
+                    .get(&self.pipeline)
+                    .and_then(|p| p.tap.clone());
+                now.is_some_and(|t| self.tap.upgrade().is_none_or(|old| !Arc::ptr_eq(&old, &t)))
+            };
+            if again || tokio::time::Instant::now() >= until {
+                return again;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The lines of `chunk`, up to the limit (then the end line).
