@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use logcatch_core::config::{self, ConfigErrors, Loaded};
 use logcatch_core::daemon::{self, RunError, RunOptions};
 
+mod console;
 mod remote;
 mod scaffold;
 
@@ -57,6 +58,35 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: remote::RemoteCommand,
+    },
+    /// A live view of an agent in the terminal: its pipelines and their components, with
+    /// rates, sorted by throughput.
+    Top {
+        #[command(flatten)]
+        api: console::client::ApiArgs,
+        /// How often the view refreshes.
+        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+    },
+    /// Shows the events flowing at one point of a pipeline, as JSON lines: after the sources,
+    /// around a filter (its input, each event with its verdict), or what the sinks get.
+    Tap {
+        /// The pipeline.
+        pipeline: String,
+        /// Where: `source`, `filters[N]` (or `filter:N`), `sinks`.
+        #[arg(long, value_name = "POINT", default_value = "source")]
+        at: String,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// Only events whose message contains TEXT.
+        #[arg(long, value_name = "TEXT")]
+        contains: Option<String>,
+        /// Only events whose attribute KEY equals VALUE (repeat for all of several).
+        #[arg(long = "where", value_name = "KEY=VALUE")]
+        conditions: Vec<String>,
+        #[command(flatten)]
+        api: console::client::ApiArgs,
     },
     /// Plugin authoring: `logcatch plugin new --lang rust NAME`.
     Plugin {
@@ -110,6 +140,24 @@ fn main() -> ExitCode {
             command: PluginCommand::New { lang, name, dir },
         }) => return plugin_new(lang, &name, dir),
         Some(Command::Remote { config, command }) => return remote::run(&config, command),
+        Some(Command::Top { api, interval }) => return console::top::run(&api, interval),
+        Some(Command::Tap {
+            pipeline,
+            at,
+            limit,
+            contains,
+            conditions,
+            api,
+        }) => {
+            let request = console::tap::TapRequest {
+                pipeline,
+                at,
+                limit,
+                contains,
+                conditions,
+            };
+            return console::tap::run(&api, &request);
+        }
         Some(Command::Filter { wasm, config }) => {
             (ConfigSource::Filter { wasm, config }, false, false)
         }
