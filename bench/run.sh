@@ -284,3 +284,14 @@ if [[ ${BENCH_RELOAD:-1} == 1 ]]; then
             $([[ $STRICT == 1 ]] && echo --strict)
     fi
 fi
+
+# --- tap --------------------------------------------------------------------------------
+# bench/tap.py: the same input through file -> drop_debug -> blackhole on a running daemon,
+# with nobody tapping, a slow `logcatch tap` after the sources, and one around the filter
+# (see bench/README.md). BENCH_TAP=0 skips it.
+if [[ ${BENCH_TAP:-1} == 1 ]]; then
+    log "tap: bench/tap.py (${BENCH_REPS:-5} reps)"
+    echo
+    python3 "$BENCH_DIR/tap.py" --logcatch "$LOGCATCH" --plugin "$DROP_DEBUG" --input "$INPUT" \
+        --dir "$WORK/tap" --reps "$REPS" $([[ $STRICT == 1 ]] && echo --strict)
+fi
