@@ -86,18 +86,25 @@ fn keep_writing(path: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u
     })
 }
 
-/// `logcatch tap ARGS --api http://ADDR`: exit code, the JSON lines of stdout, stderr.
-fn tap(addr: &str, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
-    let mut child = Command::new(common::bin())
+/// Starts `logcatch tap ARGS --api http://ADDR` with `envs`, stdout and stderr piped.
+fn spawn_tap(addr: &str, args: &[&str], envs: &[(&str, &str)]) -> std::process::Child {
+    Command::new(common::bin())
         .arg("tap")
         .args(args)
         .args(["--api", &format!("http://{addr}")])
         .env_remove("LOGCATCH_API_TOKEN")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// `logcatch tap ARGS --api http://ADDR` to its end: exit code, the JSON lines of stdout,
+/// stderr.
+fn tap(addr: &str, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let mut child = spawn_tap(addr, args, &[]);
     let done = wait_until(PATIENCE, || child.try_wait().unwrap().is_some());
     if !done {
         let _ = child.kill();
@@ -214,20 +221,7 @@ fn a_tap_on_a_pipeline_at_full_speed_skips_events_says_so_and_loses_nothing() {
     const N: u64 = 200_000;
     let s = Scratch::new();
     let (daemon, addr, _) = agent(&s);
-    let mut watcher = Command::new(common::bin())
-        .args([
-            "tap",
-            "p",
-            "--at",
-            "source",
-            "--api",
-            &format!("http://{addr}"),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut watcher = spawn_tap(&addr, &["p", "--at", "source"], &[]);
     // Its reader is slow on purpose (4 KiB every 10 ms); stderr is read as it comes.
     let mut stdout = watcher.stdout.take().unwrap();
     let slow = std::thread::spawn(move || {
@@ -365,16 +359,12 @@ fn without_the_token_the_page_the_event_stream_and_the_tap_serve_no_event() {
     assert!(err.contains("401") && err.contains("--token"), "{err}");
 
     // With the token, from the agent's own config file (-c), the tap works.
-    let mut child = Command::new(common::bin())
-        .args(["tap", "p", "--limit", "1", "-c"])
-        .arg(&cfg)
-        .env("LOGCATCH_TEST_API_TOKEN", token)
-        .env_remove("LOGCATCH_API_TOKEN")
-        .args(["--api", &format!("http://{addr}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let cfg_arg = cfg.display().to_string();
+    let mut child = spawn_tap(
+        &addr,
+        &["p", "--limit", "1", "-c", &cfg_arg],
+        &[("LOGCATCH_TEST_API_TOKEN", token)],
+    );
     let mut f = fs::OpenOptions::new()
         .append(true)
         .open(s.path("in.log"))
@@ -404,20 +394,7 @@ fn without_the_token_the_page_the_event_stream_and_the_tap_serve_no_event() {
 fn a_tap_follows_its_pipeline_through_a_reload_that_restarts_it() {
     let s = Scratch::new();
     let (daemon, addr, cfg) = agent(&s);
-    let mut watcher = Command::new(common::bin())
-        .args([
-            "tap",
-            "p",
-            "--at",
-            "sinks",
-            "--api",
-            &format!("http://{addr}"),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut watcher = spawn_tap(&addr, &["p", "--at", "sinks"], &[]);
     let line_rx = follow(watcher.stdout.take().unwrap());
     let said_rx = follow(watcher.stderr.take().unwrap());
     let said = said_rx.recv_timeout(PATIENCE).unwrap();
