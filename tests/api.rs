@@ -437,6 +437,9 @@ pipelines:
                 ("lines_split", "logcatch_lines_split_total"),
                 ("invalid_utf8", "logcatch_invalid_utf8_total"),
                 ("files_closed", "logcatch_files_closed_total"),
+                ("multiline_events", "logcatch_multiline_events_total"),
+                ("copies_read", "logcatch_copies_read_total"),
+                ("lost_in_rotation", "logcatch_lost_in_rotation_bytes_total"),
             ]);
         }
         for (key, family) in families {

@@ -128,6 +128,12 @@ counters! {
     invalid_utf8: Scope::Sources, Export::Count("logcatch_invalid_utf8");
     /// Files that went away (deleted or rotated out) and were read to their end.
     files_closed: Scope::Sources, Export::Count("logcatch_files_closed");
+    /// Events of more than one line, joined by a `multiline` rule.
+    multiline_events: Scope::Sources, Export::Count("logcatch_multiline_events");
+    /// Rotated copies (copytruncate) read from where the truncated file had been read to.
+    copies_read: Scope::Sources, Export::Count("logcatch_copies_read");
+    /// Bytes known to have been in a file and found in no copy after its rotation (written between logrotate's copy and its truncate, or a copy gone before it was read).
+    lost_in_rotation: Scope::Sources, Export::Count("logcatch_lost_in_rotation_bytes");
     /// Events received (filters).
     events_in: Scope::Filters, Export::Flow;
     /// Message bytes received (filters).

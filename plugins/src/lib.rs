@@ -10,6 +10,7 @@ pub mod sources {
     pub mod file;
     pub mod kafka;
     pub mod lines;
+    pub mod multiline;
     pub mod nats;
     pub mod stdin;
 }

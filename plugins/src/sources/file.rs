@@ -22,6 +22,7 @@
 //! until it is read to its end. At most `max_open_files` descriptors are held: idle files are closed and
 //! reopened by identity when they change.
 
+mod copies;
 mod discover;
 mod identity;
 mod tail;
@@ -40,6 +41,7 @@ use logcatch_core::metrics::Counters;
 use logcatch_core::plugin::{Options, OptionsError, PluginError, Source, SourceContext};
 use serde::Deserialize;
 
+use crate::sources::multiline::Multiline;
 use discover::{Include, Wake};
 use tail::Tail;
 
@@ -79,6 +81,9 @@ pub struct FileConfig {
     /// to stay under it. Kept under half the process's descriptor limit.
     #[serde(default = "default_max_open_files")]
     pub max_open_files: usize,
+    /// Lines joined into one event (stack traces), by a `start` or `continue` regex.
+    #[serde(default)]
+    pub multiline: Option<Multiline>,
 }
 
 fn default_max_line_bytes() -> u64 {
@@ -134,6 +139,9 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Source>, OptionsError> {
     let exclude = exclude
         .build()
         .map_err(|e| OptionsError::new("exclude", e.to_string()))?;
+    if let Some(m) = &config.multiline {
+        m.validate()?;
+    }
     if config.max_open_files == 0 {
         return Err(OptionsError::new("max_open_files", "must be at least 1"));
     }
@@ -169,6 +177,7 @@ impl Source for FileSource {
             max_open,
             warned: Warned::default(),
             waiting: LogLimit::new(Duration::from_secs(60)),
+            appeared: Arc::default(),
         };
         // File events and the shutdown signal both wake the blocking loop.
         let (events_tx, events) = std::sync::mpsc::channel();
@@ -202,6 +211,8 @@ struct Tailer {
     warned: Warned,
     /// Rate limit of the warning that files wait for a descriptor.
     waiting: LogLimit,
+    /// Files the watch opened as they appeared and the loop has not taken yet.
+    appeared: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Tailer {
@@ -211,7 +222,12 @@ impl Tailer {
         events_tx: Sender<Wake>,
         events: Receiver<Wake>,
     ) -> Result<(), PluginError> {
-        let watcher = discover::watch(&self.includes, events_tx);
+        let watcher = discover::watch(
+            &self.includes,
+            &self.exclude,
+            self.appeared.clone(),
+            events_tx,
+        );
         // With events, what they do not name is looked at less often.
         let idle = if watcher.is_some() {
             self.config.rescan_interval * 5
@@ -228,6 +244,7 @@ impl Tailer {
         let mut next_scan = Instant::now();
         let mut rescan = true;
         let mut changed: HashSet<PathBuf> = HashSet::new();
+        let mut appeared: Vec<(PathBuf, std::fs::File)> = Vec::new();
         loop {
             if ctx.shutdown.is_cancelled() {
                 for t in &mut tails {
@@ -238,7 +255,8 @@ impl Tailer {
             if rescan || Instant::now() >= next_scan {
                 let mut waiting = 0;
                 if !ctx.once || first_scan {
-                    waiting = self.discover(&mut tails, first_scan && first_start, &ctx);
+                    waiting =
+                        self.discover(&mut tails, &mut appeared, first_scan && first_start, &ctx);
                 }
                 first_scan = false;
                 rescan = false;
@@ -298,7 +316,7 @@ impl Tailer {
                     .min()
                     .unwrap_or(next_scan);
                 let timeout = deadline.saturating_duration_since(Instant::now());
-                match wait(&events, timeout, &mut changed) {
+                match wait(&events, timeout, &mut changed, &mut appeared) {
                     Waited::Structural => rescan = true,
                     Waited::Everything => {
                         rescan = true;
@@ -349,7 +367,13 @@ impl Tailer {
 
     /// Expands the globs: opens new files (within `max_open_files`), notes renamed ones,
     /// marks vanished ones. Returns how many new files wait for a descriptor.
-    fn discover(&mut self, tails: &mut Vec<Tail>, first_start: bool, ctx: &SourceContext) -> usize {
+    fn discover(
+        &mut self,
+        tails: &mut Vec<Tail>,
+        appeared: &mut Vec<(PathBuf, std::fs::File)>,
+        first_start: bool,
+        ctx: &SourceContext,
+    ) -> usize {
         let (paths, errors) = discover::expand(&self.includes, &self.exclude);
         for (dir, e) in errors {
             self.warn_once(&dir, "cannot read directory", &e, ctx);
@@ -376,20 +400,48 @@ impl Tailer {
                 continue;
             }
             let marks = marks.get_or_insert_with(|| ctx.resume_marks());
-            match Tail::open(
-                path,
-                key.clone(),
-                meta,
-                marks.get(&key),
-                first_start,
-                &self.config,
-                ctx,
-            ) {
+            let opened = Tail::open_at(path, meta).and_then(|file| {
+                Tail::open(
+                    path,
+                    key.clone(),
+                    file,
+                    marks.get(&key),
+                    first_start,
+                    &self.config,
+                    ctx,
+                )
+            });
+            match opened {
                 Ok(t) => {
                     self.warned.clear(path);
                     tails.push(t);
                 }
                 Err(e) => self.warn_once(path, "cannot open", &e, ctx),
+            }
+        }
+        // Files the watch opened as they appeared, gone from their path since (rotated
+        // away before this scan) or not: each is read from its descriptor.
+        for (path, file) in appeared.drain(..) {
+            self.appeared
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            let Ok(meta) = file.metadata() else { continue };
+            let key = identity::key_of(&meta);
+            if tails.iter().any(|t| t.key == key) || !self.make_room(tails, None) {
+                continue; // already read (or no room: the scans find it if it stays)
+            }
+            let marks = marks.get_or_insert_with(|| ctx.resume_marks());
+            let mark = marks.get(&key);
+            match Tail::open(
+                &path,
+                key.clone(),
+                file,
+                mark,
+                first_start,
+                &self.config,
+                ctx,
+            ) {
+                Ok(t) => tails.push(t),
+                Err(e) => self.warn_once(&path, "cannot open", &e, ctx),
             }
         }
         if waiting > 0
@@ -471,8 +523,13 @@ enum Waited {
 }
 
 /// Waits up to `timeout` for file events; collects the paths of changed files into
-/// `changed`.
-fn wait(events: &Receiver<Wake>, timeout: Duration, changed: &mut HashSet<PathBuf>) -> Waited {
+/// `changed`, and the files the watch opened as they appeared into `appeared`.
+fn wait(
+    events: &Receiver<Wake>,
+    timeout: Duration,
+    changed: &mut HashSet<PathBuf>,
+    appeared: &mut Vec<(PathBuf, std::fs::File)>,
+) -> Waited {
     let first = match events.recv_timeout(timeout) {
         Ok(w) => w,
         Err(RecvTimeoutError::Timeout) => return Waited::Timeout,
@@ -493,6 +550,12 @@ fn wait(events: &Receiver<Wake>, timeout: Duration, changed: &mut HashSet<PathBu
                 }
             }
             Wake::Everything => out = Waited::Everything,
+            Wake::Appeared(path, file) => {
+                appeared.push((path, file));
+                if !matches!(out, Waited::Everything) {
+                    out = Waited::Structural;
+                }
+            }
             Wake::Stop => {}
         }
     }

@@ -1,12 +1,19 @@
 //! Cuts a byte stream into line events: reads chunks into an arena, finds newlines with
-//! memchr, splits lines longer than the limit, repairs invalid UTF-8, and hands out batches
-//! whose arena is the chunk itself. Shared by the `file` and `stdin` sources.
+//! memchr, splits lines longer than the limit, joins multiline events ([`Multiline`]),
+//! repairs invalid UTF-8, and hands out batches whose arena is the chunk itself. Shared by
+//! the `file` and `stdin` sources.
+//!
+//! An event's offset is the stream offset of its first line, and the buffer's
+//! [`LineBuffer::consumed_offset`] (where a restart resumes) never passes the start of an
+//! event that is still open, waiting for more of its lines.
 
 use std::io::Read;
 
 use logcatch_core::ack::Ack;
 use logcatch_core::batch::{Batch, BatchBuilder};
 use logcatch_core::metrics::Counters;
+
+use super::multiline::Multiline;
 
 /// Bytes asked of the OS per read: about one batch of typical lines (1024 × ~100 bytes), so
 /// little is left over to carry into the next batch's arena.
@@ -18,7 +25,22 @@ pub struct Snapshot {
     arena: usize,
     spans: usize,
     consumed: usize,
+    scanned: usize,
     in_long_line: bool,
+    open: Option<Open>,
+}
+
+/// A multiline event whose lines are still coming, in arena offsets.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    /// Its first byte.
+    start: usize,
+    /// Just past its last line's text (before that line's newline).
+    end: usize,
+    /// Just past its last line's newline: where the next event starts.
+    next: usize,
+    /// Lines in it so far.
+    lines: u32,
 }
 
 /// The lines read from one stream and not yet sent.
@@ -28,8 +50,10 @@ pub struct LineBuffer {
     arena: Vec<u8>,
     /// Stream offset of `arena[0]`.
     base: u64,
-    /// Bytes of `arena` already cut into lines.
+    /// Bytes of `arena` in events ready to send (up to the open event, if any).
     consumed: usize,
+    /// Bytes of `arena` already cut into lines: `consumed`, plus the open event's lines.
+    scanned: usize,
     /// Line spans (start, len) in `arena`.
     spans: Vec<(u32, u32)>,
     /// The line being read is longer than the limit and already partly emitted.
@@ -37,6 +61,12 @@ pub struct LineBuffer {
     max_events: usize,
     max_line_bytes: usize,
     max_bytes: usize,
+    /// How lines join into events, if they do.
+    multiline: Option<Multiline>,
+    /// The multiline event whose lines are still coming.
+    open: Option<Open>,
+    /// Events of more than one line closed since the last batch (counted per batch).
+    joined: u64,
 }
 
 impl LineBuffer {
@@ -46,12 +76,40 @@ impl LineBuffer {
             arena: Vec::new(),
             base,
             consumed: 0,
+            scanned: 0,
             spans: Vec::with_capacity(max_events.min(4096)),
             in_long_line: false,
             max_events,
             max_line_bytes: max_line_bytes.max(1),
             max_bytes,
+            multiline: None,
+            open: None,
+            joined: 0,
         }
+    }
+
+    /// Joins lines into events by `multiline`.
+    pub fn with_multiline(mut self, multiline: Option<Multiline>) -> Self {
+        self.multiline = multiline;
+        self
+    }
+
+    /// Whether a multiline event is waiting for more of its lines.
+    pub fn has_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Ends the open multiline event (no more of its lines came in time): it is ready to
+    /// send. True if there was one.
+    pub fn close_open(&mut self) -> bool {
+        let Some(open) = self.open.take() else {
+            return false;
+        };
+        self.spans
+            .push((open.start as u32, (open.end - open.start) as u32));
+        self.consumed = open.next;
+        self.joined += (open.lines > 1) as u64;
+        true
     }
 
     /// Forgets everything and starts again at stream offset `base` (after a truncation).
@@ -59,11 +117,14 @@ impl LineBuffer {
         self.arena.clear();
         self.spans.clear();
         self.consumed = 0;
+        self.scanned = 0;
         self.base = base;
         self.in_long_line = false;
+        self.open = None;
     }
 
-    /// Stream offset just past the last byte cut into a line: where a restart resumes.
+    /// Stream offset just past the last event ready to send (the start of an open multiline
+    /// event): where a restart resumes.
     pub fn consumed_offset(&self) -> u64 {
         self.base + self.consumed as u64
     }
@@ -84,7 +145,9 @@ impl LineBuffer {
             arena: self.arena.len(),
             spans: self.spans.len(),
             consumed: self.consumed,
+            scanned: self.scanned,
             in_long_line: self.in_long_line,
+            open: self.open,
         }
     }
 
@@ -94,21 +157,40 @@ impl LineBuffer {
         self.arena.truncate(snapshot.arena);
         self.spans.truncate(snapshot.spans);
         self.consumed = snapshot.consumed;
+        self.scanned = snapshot.scanned;
         self.in_long_line = snapshot.in_long_line;
+        self.open = snapshot.open;
     }
 
     /// Cuts the bytes read but not yet in a line (a last line without its newline) into a
-    /// line of their own, for a stream that will not grow again. True if there were any.
+    /// line of their own, and ends the open multiline event, for a stream that will not grow
+    /// again. True if there was such a last line.
     pub fn finish_partial(&mut self) -> bool {
-        if self.consumed == self.arena.len() {
-            return false;
+        let partial = self.scanned < self.arena.len();
+        if partial {
+            let start = self.scanned;
+            self.scanned = self.arena.len();
+            if self.in_long_line {
+                // Longer than the limit: `cut` already emitted its pieces up to here.
+                self.piece(start, self.arena.len() - start);
+            } else {
+                self.line(start, self.arena.len() - start);
+            }
+            self.in_long_line = false;
         }
-        // Longer than the limit: `cut` already emitted its pieces up to here.
-        let len = self.arena.len() - self.consumed;
-        self.spans.push((self.consumed as u32, len as u32));
-        self.consumed = self.arena.len();
+        self.close_open();
+        partial
+    }
+
+    /// Forgets the bytes read but not yet in a line (the end of a copy cut mid-line, whose
+    /// rest was never written to it) and ends the open multiline event. Returns the bytes
+    /// forgotten.
+    pub fn discard_partial(&mut self) -> usize {
+        let partial = self.arena.len() - self.scanned;
+        self.arena.truncate(self.scanned);
         self.in_long_line = false;
-        true
+        self.close_open();
+        partial
     }
 
     /// The batch is full: send it before reading more.
@@ -136,13 +218,14 @@ impl LineBuffer {
     /// stopping when the batch is full.
     fn cut(&mut self, counters: &Counters) {
         while !self.is_full() {
-            let rest = &self.arena[self.consumed..];
+            let rest = &self.arena[self.scanned..];
             let newline = memchr::memchr(b'\n', &rest[..rest.len().min(self.max_line_bytes + 1)]);
             match newline {
                 Some(len) if len <= self.max_line_bytes => {
-                    self.spans.push((self.consumed as u32, len as u32));
-                    self.consumed += len + 1;
+                    let start = self.scanned;
+                    self.scanned += len + 1;
                     self.in_long_line = false;
+                    self.line(start, len);
                 }
                 _ if rest.len() > self.max_line_bytes => {
                     // Longer than the limit: emit a piece now, cut on a char boundary.
@@ -156,12 +239,47 @@ impl LineBuffer {
                         Counters::add(&counters.lines_split, 1);
                         self.in_long_line = true;
                     }
-                    self.spans.push((self.consumed as u32, len as u32));
-                    self.consumed += len;
+                    let start = self.scanned;
+                    self.scanned += len;
+                    self.piece(start, len);
                 }
                 _ => break, // a partial line: wait for its newline
             }
         }
+    }
+
+    /// A line was cut at `start..start + len` (`scanned` is past it and its newline): it
+    /// joins the open event, or ends it and starts the next (or is an event by itself).
+    #[inline]
+    fn line(&mut self, start: usize, len: usize) {
+        let Some(rule) = &self.multiline else {
+            self.spans.push((start as u32, len as u32));
+            self.consumed = self.scanned;
+            return;
+        };
+        let end = start + len;
+        if let Some(open) = &mut self.open
+            && rule.joins(&self.arena[start..end], open.lines, end - open.start)
+        {
+            open.end = end;
+            open.next = self.scanned;
+            open.lines += 1;
+            return;
+        }
+        self.close_open();
+        self.open = Some(Open {
+            start,
+            end,
+            next: self.scanned,
+            lines: 1,
+        });
+    }
+
+    /// A piece of a line longer than the limit: an event of its own, never joined.
+    fn piece(&mut self, start: usize, len: usize) {
+        self.close_open();
+        self.spans.push((start as u32, len as u32));
+        self.consumed = self.scanned;
     }
 
     /// Takes the pending lines as a batch from `source`, keeping any partial line for later.
@@ -183,8 +301,16 @@ impl LineBuffer {
         let base = self.base;
         let end = self.consumed_offset();
         self.base = end;
+        let shift = self.consumed;
         self.consumed = 0;
-        // Rescan any bytes already read past the batch (the batch was full).
+        self.scanned -= shift;
+        if let Some(open) = &mut self.open {
+            open.start -= shift;
+            open.end -= shift;
+            open.next -= shift;
+        }
+        Counters::add(&counters.multiline_events, std::mem::take(&mut self.joined));
+        // Cut any bytes already read past the batch (the batch was full).
         self.cut(counters);
 
         arena.truncate(spans.last().map(|&(o, l)| (o + l) as usize).unwrap_or(0));
@@ -317,6 +443,85 @@ mod tests {
             .collect();
         assert_eq!(got, ["abcd", "éfg", "hij", "ok"]);
         assert_eq!(c.snapshot().lines_split, 1);
+    }
+
+    fn java() -> Option<Multiline> {
+        let m: Multiline = serde_yaml::from_str(r#"{ continue: '^\s' }"#).unwrap();
+        m.validate().unwrap();
+        Some(m)
+    }
+
+    #[test]
+    fn continuation_lines_join_their_event_and_offsets_are_its_first_line() {
+        let c = Counters::default();
+        let mut buf = LineBuffer::new(10, 1024, 1 << 20, 1 << 20).with_multiline(java());
+        buf.fill(&b"a\nE boom\n\tat x\n\tat y\nb\n"[..], u64::MAX, &c)
+            .unwrap();
+        // `b` may still get continuation lines: it is open, and a restart resumes at it.
+        assert!(buf.has_open());
+        assert_eq!(buf.consumed_offset(), 10 + 21);
+        assert_eq!(
+            lines(&take(&mut buf, &c)),
+            [("a".into(), 10), ("E boom\n\tat x\n\tat y".into(), 12)]
+        );
+        assert_eq!(c.snapshot().multiline_events, 1);
+        // Its continuation arrives in the next read, after the batch was taken.
+        buf.fill(&b" more\nc\n"[..], u64::MAX, &c).unwrap();
+        assert!(buf.close_open());
+        assert_eq!(
+            lines(&take(&mut buf, &c)),
+            [("b\n more".into(), 31), ("c".into(), 39)]
+        );
+        assert_eq!(buf.consumed_offset(), 41);
+        assert_eq!(c.snapshot().multiline_events, 2);
+    }
+
+    #[test]
+    fn a_start_rule_and_the_bounds_of_an_event() {
+        let c = Counters::default();
+        let m: Multiline =
+            serde_yaml::from_str(r#"{ start: '^\d', max_lines: 3, max_bytes: 12 }"#).unwrap();
+        let mut buf = LineBuffer::new(0, 1024, 1 << 20, 1 << 20).with_multiline(Some(m));
+        buf.fill(&b"1 a\nx\ny\nz\n2 b\nlonger line\n3\n"[..], u64::MAX, &c)
+            .unwrap();
+        buf.finish_partial();
+        let got: Vec<String> = lines(&take(&mut buf, &c))
+            .into_iter()
+            .map(|l| l.0)
+            .collect();
+        assert_eq!(got, ["1 a\nx\ny", "z", "2 b", "longer line", "3"]);
+    }
+
+    #[test]
+    fn an_open_event_survives_full_batches_and_undo() {
+        let c = Counters::default();
+        let mut buf = LineBuffer::new(0, 2, 1 << 20, 1 << 20).with_multiline(java());
+        buf.fill(&b"a\nb\nc\n d\ne\n"[..], u64::MAX, &c).unwrap();
+        assert_eq!(
+            lines(&take(&mut buf, &c)),
+            [("a".into(), 0), ("b".into(), 2)]
+        );
+        let before = buf.snapshot();
+        buf.fill(&b" f\ng"[..], u64::MAX, &c).unwrap();
+        buf.undo(before);
+        buf.fill(&b"g\n"[..], u64::MAX, &c).unwrap();
+        assert_eq!(
+            lines(&take(&mut buf, &c)),
+            [("c\n d".into(), 4), ("e".into(), 9)]
+        );
+        assert_eq!(buf.consumed_offset(), 11, "`g` is open");
+        assert_eq!(buf.discard_partial(), 0);
+        assert_eq!(lines(&take(&mut buf, &c)), [("g".into(), 11)]);
+    }
+
+    #[test]
+    fn the_end_of_a_copy_cut_mid_line_is_discarded() {
+        let c = Counters::default();
+        let mut buf = LineBuffer::new(0, 1024, 1 << 20, 1 << 20).with_multiline(java());
+        buf.fill(&b"E\n x\nline 12"[..], u64::MAX, &c).unwrap();
+        assert_eq!(buf.discard_partial(), 7);
+        assert_eq!(lines(&take(&mut buf, &c)), [("E\n x".into(), 0)]);
+        assert_eq!(buf.read_offset(), 5);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use logcatch_core::plugin::{Options, OptionsError, PluginError, Source, SourceCo
 use serde::Deserialize;
 
 use super::lines::LineBuffer;
+use super::multiline::Multiline;
 
 /// `type: stdin` options.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,6 +21,9 @@ pub struct StdinConfig {
     /// Longer lines are split into pieces of this size (and counted).
     #[serde(default = "default_max_line_bytes", deserialize_with = "units::bytes")]
     pub max_line_bytes: u64,
+    /// Lines joined into one event (stack traces), by a `start` or `continue` regex.
+    #[serde(default)]
+    pub multiline: Option<Multiline>,
 }
 
 fn default_max_line_bytes() -> u64 {
@@ -37,6 +41,9 @@ pub fn build(options: &Options<'_>) -> Result<Arc<dyn Source>, OptionsError> {
     if config.max_line_bytes == 0 {
         return Err(OptionsError::new("max_line_bytes", "must be at least 1"));
     }
+    if let Some(m) = &config.multiline {
+        m.validate()?;
+    }
     Ok(Arc::new(StdinSource { config }))
 }
 
@@ -53,10 +60,24 @@ impl Source for StdinSource {
             ctx.batch.max_events,
             ctx.batch.max_bytes as usize,
             self.config.max_line_bytes as usize,
-        );
+        )
+        .with_multiline(self.config.multiline.clone());
+        // An open multiline event is sent when no line came for its timeout.
+        let timeout = self.config.multiline.as_ref().map(|m| m.timeout);
         loop {
+            let quiet = async {
+                match timeout.filter(|_| lines.has_open()) {
+                    Some(t) => tokio::time::sleep(t).await,
+                    None => std::future::pending().await,
+                }
+            };
             let chunk = tokio::select! {
                 chunk = chunks.recv() => chunk,
+                _ = quiet => {
+                    lines.close_open();
+                    send(&ctx, &mut lines).await?;
+                    continue;
+                }
                 _ = ctx.shutdown.cancelled() => return Ok(()),
             };
             match chunk {
@@ -73,10 +94,9 @@ impl Source for StdinSource {
                 }
                 Some(Err(e)) => return Err(PluginError::new(format!("reading stdin: {e}"))),
                 None => {
-                    // End of input: a last line without a newline still counts as a line.
-                    if lines.read_offset() > lines.consumed_offset() {
-                        lines.fill(&b"\n"[..], 1, c)?;
-                    }
+                    // End of input: a last line without a newline still counts as a line, and
+                    // an open multiline event is complete.
+                    lines.finish_partial();
                     send(&ctx, &mut lines).await?;
                     return Ok(());
                 }

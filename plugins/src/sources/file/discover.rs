@@ -2,6 +2,11 @@
 //! (a directory reached twice, through a symlink loop or two links, is walked once), minus
 //! its `exclude` globs; and the file-system watch that says which files changed and when to
 //! look again.
+//!
+//! The watch also opens each file that appears at a matching path the moment it appears
+//! ([`Wake::Appeared`]): a source held back by a slow sink scans late, and a file created and
+//! rotated away before that scan (`create` rotation, many times a second) would otherwise
+//! never be read; its open descriptor keeps it readable wherever it is renamed to.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -59,11 +64,51 @@ impl Include {
         Ok(Include { root, rest })
     }
 
+    /// Whether `path` matches the pattern (as [`expand`] would find it).
+    pub fn matches(&self, path: &Path) -> bool {
+        let Ok(rest) = path.strip_prefix(&self.root) else {
+            return false;
+        };
+        let names: Vec<String> = rest
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        matches_parts(&self.rest, &names)
+    }
+
     /// The directory to watch and whether its subdirectories matter too.
     pub fn watch_root(&self) -> (&Path, bool) {
         let deep = self.rest.len() > 1;
         (&self.root, deep)
     }
+}
+
+/// Whether the path components `names` match `parts`.
+fn matches_parts(parts: &[Part], names: &[String]) -> bool {
+    match (parts.split_first(), names.split_first()) {
+        (None, None) => true,
+        (Some((Part::AnyDirs, after)), _) => {
+            // None of the directories, or one more of them.
+            matches_parts(after, names) || (names.len() > 1 && matches_parts(parts, &names[1..]))
+        }
+        (Some((part, after)), Some((name, others))) => {
+            let here = match part {
+                Part::Literal(l) => l.to_string_lossy() == name.as_str(),
+                Part::Pattern(p) => p.matches(name),
+                Part::AnyDirs => unreachable!(),
+            };
+            here && matches_parts(after, others)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `exclude` refuses `path` (matched against the full path and the file name).
+pub fn excluded(exclude: &GlobSet, path: &Path) -> bool {
+    exclude.is_match(path)
+        || path
+            .file_name()
+            .is_some_and(|n| exclude.is_match(Path::new(n)))
 }
 
 /// A directory that could not be read while walking, and why.
@@ -88,12 +133,7 @@ pub fn expand(includes: &[Include], exclude: &GlobSet) -> (Vec<FoundFile>, Vec<W
     let files = w
         .files
         .into_iter()
-        .filter(|(path, _)| {
-            !(exclude.is_match(path)
-                || path
-                    .file_name()
-                    .is_some_and(|n| exclude.is_match(Path::new(n))))
-        })
+        .filter(|(path, _)| !excluded(exclude, path))
         .collect();
     (files, w.errors)
 }
@@ -177,7 +217,7 @@ impl Walk {
 }
 
 /// What the watch reports to the tail loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Wake {
     /// A file was created, removed or renamed: scan the globs again.
     Structural,
@@ -185,13 +225,28 @@ pub enum Wake {
     Modified(PathBuf),
     /// Events were lost (the kernel's queue overflowed): look at everything.
     Everything,
+    /// A file appeared at a matching path, opened at once (the path it appeared at).
+    Appeared(PathBuf, std::fs::File),
     /// The source must stop.
     Stop,
 }
 
-/// Watches the directories `includes` start in, reporting into `tx`; `None` when the
-/// platform gives no events (the loop then polls on its own schedule).
-pub fn watch(includes: &[Include], tx: Sender<Wake>) -> Option<notify::RecommendedWatcher> {
+/// Most files opened by the watch and not yet taken by the source: past it, new files wait
+/// for the source's scan like without a watch.
+pub const MAX_APPEARED: usize = 256;
+
+/// Watches the directories `includes` start in, reporting into `tx`, and opens each file
+/// that appears at a path they match (minus `exclude`) at once, while fewer than
+/// [`MAX_APPEARED`] of those wait in `appeared`; `None` when the platform gives no events
+/// (the loop then polls on its own schedule).
+pub fn watch(
+    includes: &[Include],
+    exclude: &GlobSet,
+    appeared: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tx: Sender<Wake>,
+) -> Option<notify::RecommendedWatcher> {
+    use std::sync::atomic::Ordering;
+    let (matchers, exclude) = (includes.to_vec(), exclude.clone());
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(ev) = res else {
             let _ = tx.send(Wake::Everything);
@@ -206,6 +261,27 @@ pub fn watch(includes: &[Include], tx: Sender<Wake>) -> Option<notify::Recommend
                 ev.kind,
                 EventKind::Modify(notify::event::ModifyKind::Name(_))
             );
+        let arrived = matches!(ev.kind, EventKind::Create(_))
+            || matches!(
+                ev.kind,
+                EventKind::Modify(notify::event::ModifyKind::Name(
+                    notify::event::RenameMode::To | notify::event::RenameMode::Both
+                ))
+            );
+        if arrived {
+            // The last path of a rename is where it went.
+            let path = ev.paths.last().cloned();
+            if let Some(path) = path
+                && matchers.iter().any(|m| m.matches(&path))
+                && !excluded(&exclude, &path)
+                && appeared.load(Ordering::Relaxed) < MAX_APPEARED
+                && let Ok(file) = std::fs::File::open(&path)
+                && file.metadata().is_ok_and(|m| m.is_file())
+            {
+                appeared.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.send(Wake::Appeared(path, file));
+            }
+        }
         if structural {
             let _ = tx.send(Wake::Structural);
         }
@@ -321,5 +397,23 @@ mod tests {
         assert_eq!(root("/var/log/*.log"), (PathBuf::from("/var/log"), false));
         assert_eq!(root("/var/log/app.log"), (PathBuf::from("/var/log"), false));
         assert_eq!(root("/srv/*/logs/a.log"), (PathBuf::from("/srv"), true));
+    }
+
+    #[test]
+    fn a_path_matches_as_expand_finds_it() {
+        let m = |pattern: &str, path: &str| {
+            Include::parse(Path::new(pattern))
+                .unwrap()
+                .matches(Path::new(path))
+        };
+        assert!(m("/var/log/app.log", "/var/log/app.log"));
+        assert!(!m("/var/log/app.log", "/var/log/app.log.1"));
+        assert!(m("/var/log/*.log", "/var/log/a.log"));
+        assert!(!m("/var/log/*.log", "/var/log/sub/a.log"));
+        assert!(!m("/var/log/*.log", "/var/lib/a.log"));
+        assert!(m("/srv/**/app.log", "/srv/app.log"));
+        assert!(m("/srv/**/app.log", "/srv/a/b/app.log"));
+        assert!(!m("/srv/**/app.log", "/srv/a/b/other.log"));
+        assert!(m("/srv/*/logs/[ab].log", "/srv/x/logs/b.log"));
     }
 }

@@ -2,7 +2,10 @@
 //! what is new (and for what [`identity::classify`] says was replaced), its lines cut into
 //! batches, closed while idle when the source holds too many descriptors and reopened by
 //! its identity when it changes, and retired once it is gone and read to its end (its last
-//! line delivered even without a newline).
+//! line delivered even without a newline). When it is truncated before we read all it held
+//! (copytruncate while we are behind), the rest is read from its rotated copy
+//! ([`copies::find`]) before the file itself is read again from 0; the same at a start whose
+//! checkpoint is past the end of a truncated file.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -10,9 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use logcatch_core::checkpoint::{Fingerprint, Mark};
+use logcatch_core::metrics::Counters;
 use logcatch_core::plugin::{PluginError, SourceContext};
 
 use super::FileConfig;
+use super::copies::{self, Copy, Wanted};
 use super::identity::{self, Change, FINGERPRINT_BYTES, Found, Observed, Start};
 use crate::sources::lines::LineBuffer;
 
@@ -43,6 +48,11 @@ pub struct Tail {
     pub next_check: Option<Instant>,
     /// A file event named it since its last poll.
     pub changed: bool,
+    /// The rotated copy being read to its end, the file having been truncated before we
+    /// read all it held; our offsets are the copy's until then.
+    copy: Option<Copy>,
+    /// `multiline.timeout`: an open event is sent when no line came for this long.
+    multiline_timeout: Option<Duration>,
 }
 
 /// A tail's state as the source's loop sees it after a poll.
@@ -52,22 +62,28 @@ pub struct Polled {
 }
 
 impl Tail {
-    /// Opens the file at `path` (identity `key`, last stat `meta`), starting at the offset
-    /// its checkpoint `mark` and `first_start` give.
+    /// Opens the file at `path` if it still is the one a scan found there (last stat
+    /// `meta`).
+    pub fn open_at(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<File> {
+        let file = File::open(path)?;
+        if identity::key_of(&file.metadata()?) != identity::key_of(meta) {
+            return Err(std::io::Error::other("replaced while opening; next scan"));
+        }
+        Ok(file)
+    }
+
+    /// Tails `file`, found at `path` (identity `key`), starting at the offset its checkpoint
+    /// `mark` and `first_start` give.
     pub fn open(
         path: &Path,
         key: String,
-        meta: &std::fs::Metadata,
+        mut file: File,
         mark: Option<&Mark>,
         first_start: bool,
         config: &FileConfig,
         ctx: &SourceContext,
     ) -> std::io::Result<Tail> {
-        let mut file = File::open(path)?;
         let meta_now = file.metadata()?;
-        if identity::key_of(&meta_now) != identity::key_of(meta) {
-            return Err(std::io::Error::other("replaced while opening; next scan"));
-        }
         let size = meta_now.len();
         let checkpoint = match mark {
             Some(m) => {
@@ -92,19 +108,53 @@ impl Tail {
             first_start,
         };
         let start = identity::start_offset(found, config.start_at);
-        let offset = start.offset();
-        let fingerprint = identity::fingerprint(&file, offset.min(FINGERPRINT_BYTES))?;
-        let (resumed, why) = match start {
-            Start::Resume(_) => (true, "its checkpoint"),
-            Start::End(_) => (false, "start_at: end"),
-            Start::Beginning(why) => (false, why),
+        // Truncated (or rewritten) while we were not reading: the rest of what we had not
+        // read may be in its rotated copy.
+        let copy = match (start, mark) {
+            (Start::Beginning(_), Some(m)) => m.fingerprint.and_then(|head| {
+                let wanted = Wanted {
+                    path,
+                    key: &key,
+                    head,
+                    tail: m.tail,
+                    offset: m.offset,
+                };
+                copies::find(wanted).ok().flatten()
+            }),
+            _ => None,
         };
-        tracing::info!(
-            pipeline = %ctx.pipeline, component = %ctx.component, path = %path.display(),
-            offset, resumed, from = why, "tailing file"
-        );
-        file.seek(SeekFrom::Start(offset))?;
-        let tail = identity::tail_signature(&file, offset)?;
+        let (offset, fingerprint, tail) = match (&copy, mark) {
+            (Some(c), Some(m)) => {
+                tracing::info!(
+                    pipeline = %ctx.pipeline, component = %ctx.component, path = %path.display(),
+                    copy = %c.path.display(), offset = m.offset,
+                    "file truncated while not read; reading the rest of it from its rotated copy first"
+                );
+                (
+                    m.offset,
+                    m.fingerprint.expect("a copy is found by it"),
+                    m.tail,
+                )
+            }
+            _ => {
+                let offset = start.offset();
+                let (resumed, why) = match start {
+                    Start::Resume(_) => (true, "its checkpoint"),
+                    Start::End(_) => (false, "start_at: end"),
+                    Start::Beginning(why) => (false, why),
+                };
+                tracing::info!(
+                    pipeline = %ctx.pipeline, component = %ctx.component, path = %path.display(),
+                    offset, resumed, from = why, "tailing file"
+                );
+                (
+                    offset,
+                    identity::fingerprint(&file, offset.min(FINGERPRINT_BYTES))?,
+                    identity::tail_signature(&file, offset)?,
+                )
+            }
+        };
+        file.seek(SeekFrom::Start(if copy.is_some() { 0 } else { offset }))?;
         let max_bytes = ctx.batch.max_bytes as usize;
         let t = Tail {
             key,
@@ -117,7 +167,8 @@ impl Tail {
                 ctx.batch.max_events,
                 max_bytes,
                 config.max_line_bytes as usize,
-            ),
+            )
+            .with_multiline(config.multiline.clone()),
             last_size: size,
             pending_since: None,
             last_data: Instant::now(),
@@ -125,6 +176,8 @@ impl Tail {
             stop_at: ctx.once.then_some(size),
             next_check: None,
             changed: true,
+            copy,
+            multiline_timeout: config.multiline.as_ref().map(|m| m.timeout),
         };
         if matches!(start, Start::End(_)) {
             // Known from now on: a restart resumes here, not at the end of the day.
@@ -150,7 +203,8 @@ impl Tail {
     /// Idle: read to its end with nothing pending, so it may be closed and reopened later
     /// at the same offset.
     pub fn is_idle(&self) -> bool {
-        self.lines.pending() == 0
+        self.copy.is_none()
+            && self.lines.pending() == 0
             && self.lines.read_offset() == self.lines.consumed_offset()
             && self.last_size == self.lines.read_offset()
             && self.gone_since.is_none()
@@ -198,10 +252,13 @@ impl Tail {
     /// Reads what is new (at most one batch) and sends a batch that is full or has lingered
     /// long enough. A closed tail is left alone.
     pub fn poll(&mut self, ctx: &SourceContext) -> Result<Polled, PluginError> {
+        if self.copy.is_some() {
+            return self.poll_copy(ctx);
+        }
         let Some(file) = &self.file else {
             return Ok(Polled { busy: false });
         };
-        let size = match file.metadata() {
+        let mut size = match file.metadata() {
             Ok(m) => m.len(),
             Err(e) => {
                 tracing::warn!(pipeline = %ctx.pipeline, path = %self.path.display(), "cannot stat: {e}");
@@ -218,15 +275,29 @@ impl Tail {
                 same_tail: size < read_to || identity::tail_signature(file, read_to)? == self.tail,
             };
             if let Change::Replaced(why) = identity::classify(observed) {
-                // Copytruncate or truncate-and-rewrite: what is there now is new content.
-                self.send(ctx)?;
+                // Copytruncate or truncate-and-rewrite: what is there now is new content. What
+                // we had not read of the old is in its rotated copy, if it has one.
+                let wanted = Wanted {
+                    path: &self.path,
+                    key: &self.key,
+                    head: self.fingerprint,
+                    tail: self.tail,
+                    offset: read_to,
+                };
+                match copies::find(wanted) {
+                    Ok(Some(copy)) => {
+                        tracing::info!(pipeline = %ctx.pipeline, path = %self.path.display(), copy = %copy.path.display(), offset = read_to, "file {why}; reading the rest of it from its rotated copy first");
+                        self.copy = Some(copy);
+                        return self.poll_copy(ctx);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(pipeline = %ctx.pipeline, path = %self.path.display(), "cannot look for the rotated copy: {e}")
+                    }
+                }
+                self.lost(ctx, self.last_size.saturating_sub(read_to), why);
                 tracing::info!(pipeline = %ctx.pipeline, path = %self.path.display(), size, offset = read_to, "file {why}; reading it from the start");
-                let file = self.file.as_mut().expect("open");
-                file.seek(SeekFrom::Start(0))?;
-                self.lines.reset(0);
-                self.fingerprint = identity::fingerprint(file, 0)?;
-                self.tail = identity::tail_signature(file, 0)?;
-                self.stop_at = self.stop_at.map(|_| size);
+                size = self.restart_live(ctx)?;
             }
         }
         self.last_size = size;
@@ -258,6 +329,13 @@ impl Tail {
                 }
             }
         }
+        self.end_quiet_event();
+        self.send_if_due(ctx, read)
+    }
+
+    /// Sends the batch if it is full or has lingered long enough; `read` bytes were just
+    /// read.
+    fn send_if_due(&mut self, ctx: &SourceContext, read: usize) -> Result<Polled, PluginError> {
         if self.lines.pending() > 0 && self.pending_since.is_none() {
             self.pending_since = Some(Instant::now());
         }
@@ -273,9 +351,113 @@ impl Tail {
         })
     }
 
-    /// When its pending lines are due to be sent, if it has any.
+    /// Ends the open multiline event if no line came for `multiline.timeout`.
+    fn end_quiet_event(&mut self) {
+        if let Some(timeout) = self.multiline_timeout
+            && self.lines.has_open()
+            && self.last_data.elapsed() >= timeout
+        {
+            self.lines.close_open();
+        }
+    }
+
+    /// Reads on in the rotated copy; at its end, goes back to the file itself, from 0.
+    fn poll_copy(&mut self, ctx: &SourceContext) -> Result<Polled, PluginError> {
+        let mut read = 0;
+        if !self.lines.is_full() {
+            let copy = self.copy.as_mut().expect("in a copy");
+            read = match self.lines.fill(&mut copy.reader, u64::MAX, &ctx.counters) {
+                Ok(n) => n,
+                Err(e) => {
+                    // A gzip cut short (still being written, or damaged): what it had is read.
+                    tracing::warn!(pipeline = %ctx.pipeline, path = %self.path.display(), copy = %copy.path.display(), offset = self.lines.read_offset(), "cannot read the rotated copy to its end: {e}");
+                    0
+                }
+            };
+            if read == 0 {
+                return self.leave_copy(ctx);
+            }
+            if !copy.read_any {
+                copy.read_any = true;
+                Counters::add(&ctx.counters.copies_read, 1);
+            }
+            self.last_data = Instant::now();
+        }
+        self.send_if_due(ctx, read)
+    }
+
+    /// The copy is read to its end: its last line cut short by the copy (the rest was
+    /// written after it) is lost with the window, and the next generation is read from 0:
+    /// the next copy if the file was rotated again since that one was made, else the file.
+    fn leave_copy(&mut self, ctx: &SourceContext) -> Result<Polled, PluginError> {
+        let copy = self.copy.take().expect("in a copy");
+        let cut = self.lines.discard_partial();
+        self.lost(ctx, cut as u64, "copied while a line was being written");
+        let copied = self.lines.read_offset();
+        // Seen in the file, but not in the copy: written between the copy and the truncate.
+        self.lost(
+            ctx,
+            self.last_size.saturating_sub(copied),
+            "written between the copy and the truncation",
+        );
+        self.send(ctx)?;
+        tracing::info!(pipeline = %ctx.pipeline, path = %self.path.display(), copy = %copy.path.display(), offset = copied, "rotated copy read to its end; reading the file from the start");
+        let next = copies::newer(&self.path, &self.key, copy.modified, self.fingerprint);
+        match next {
+            Ok(Some((next, head))) => {
+                tracing::info!(pipeline = %ctx.pipeline, path = %self.path.display(), copy = %next.path.display(), "the file was rotated again since; reading that generation from its copy");
+                self.lines.reset(0);
+                self.fingerprint = head;
+                self.tail = None;
+                self.last_size = 0;
+                self.copy = Some(next);
+                return Ok(Polled { busy: true });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(pipeline = %ctx.pipeline, path = %self.path.display(), "cannot look for later rotated copies: {e}")
+            }
+        }
+        self.last_size = self.restart_live(ctx)?;
+        Ok(Polled { busy: true })
+    }
+
+    /// Reads the file itself again from 0 (truncated or replaced, its old content done);
+    /// returns its size now. Its fingerprint is its first bytes as they are now, read or
+    /// not: if it is truncated again before we read them, the next poll sees other first
+    /// bytes and finds this generation in its copy, from 0.
+    fn restart_live(&mut self, ctx: &SourceContext) -> Result<u64, PluginError> {
+        self.lines.close_open();
+        // (This may wait for the pipeline: the file is looked at again after.)
+        self.send(ctx)?;
+        let file = self.file.as_mut().expect("open");
+        let size = file.metadata()?.len();
+        file.seek(SeekFrom::Start(0))?;
+        self.lines.reset(0);
+        self.fingerprint = identity::fingerprint(file, size.min(FINGERPRINT_BYTES))?;
+        self.tail = identity::tail_signature(file, 0)?;
+        self.stop_at = self.stop_at.map(|_| size);
+        Ok(size)
+    }
+
+    /// Counts and logs `bytes` lost in a rotation.
+    fn lost(&self, ctx: &SourceContext, bytes: u64, why: &str) {
+        if bytes == 0 {
+            return;
+        }
+        Counters::add(&ctx.counters.lost_in_rotation, bytes);
+        tracing::warn!(pipeline = %ctx.pipeline, component = %ctx.component, path = %self.path.display(), bytes, "bytes lost in a rotation: {why}");
+    }
+
+    /// When it is due for a poll without an event: its pending lines to send, or its open
+    /// multiline event to end.
     pub fn linger_deadline(&self, linger: Duration) -> Option<Instant> {
-        self.pending_since.map(|s| s + linger)
+        let send = self.pending_since.map(|s| s + linger);
+        let end = self
+            .multiline_timeout
+            .filter(|_| self.lines.has_open())
+            .map(|t| self.last_data + t);
+        send.into_iter().chain(end).min()
     }
 
     /// Do the file's first bytes still hash to the fingerprint?
@@ -319,16 +501,19 @@ impl Tail {
         }
         let key = self.key.clone();
         let path = self.path.to_string_lossy().into_owned();
-        let file = &self.file;
+        // Reading a copy, the bytes before an offset are the copy's (a gzipped one has none
+        // to read at an offset: its marks have none).
+        let file = match &self.copy {
+            Some(c) => c.plain(),
+            None => self.file.as_ref(),
+        };
         let mut mark = self.mark(0, None);
         let batch = self
             .lines
             .take_batch(&path, now_ns(), &ctx.counters, |end| {
                 mark.offset = end;
                 // One read per batch: the bytes before the offset, for a restart to check.
-                mark.tail = file
-                    .as_ref()
-                    .and_then(|f| identity::tail_signature(f, end).ok().flatten());
+                mark.tail = file.and_then(|f| identity::tail_signature(f, end).ok().flatten());
                 ctx.ack(vec![(key, mark)])
             });
         ctx.blocking_send(batch)
@@ -350,6 +535,9 @@ impl Tail {
         let Some(gone) = self.gone_since else {
             return Ok(false);
         };
+        if self.copy.is_some() {
+            return Ok(false); // its copy first
+        }
         let quiet = gone.elapsed() >= rotate_wait && self.last_data.elapsed() >= rotate_wait;
         if !(quiet || ctx.once) {
             return Ok(false);
