@@ -266,7 +266,9 @@ impl Tail {
             }
         };
         let read_to = self.lines.read_offset();
-        if size != self.last_size || size != read_to {
+        // Looked at even when its size is what it was: a file rewritten with as many bytes
+        // (a short one, typically) shows it only by its first bytes. Two short reads a poll.
+        {
             let observed = Observed {
                 size,
                 last_size: self.last_size,
