@@ -196,6 +196,13 @@ pipelines:
     File::create(&app).unwrap();
     let daemon = s.start(&config);
     let api = common::http::api_addr(&daemon, Duration::from_secs(30));
+    // The source follows the file before anything is written (what it never saw, it cannot
+    // know the copies of).
+    assert!(
+        wait_until(PATIENCE, || daemon.log().contains("tailing file")),
+        "{}",
+        daemon.log()
+    );
 
     // The writer: one write(2) per line, reopening the path when told (after `create`).
     let written = Arc::new(AtomicU64::new(0));
@@ -360,4 +367,87 @@ fn copytruncate_compress_fast_sink() {
 #[test]
 fn copytruncate_compress_slow_sink() {
     rotate_under_load(Method::CopyTruncateCompress, true);
+}
+
+/// Rotated by logrotate while logcatch is stopped, before it read the file's last lines:
+/// the restart finds the checkpoint past the end of the truncated file, reads the rest from
+/// the copy (plain, or gzipped by `compress`), then the file from 0. Nothing lost, nothing
+/// twice.
+fn rotated_while_stopped(directives: &str) {
+    let s = Scratch::new();
+    let app = s.path("app.log");
+    let rotate_conf = s.path("logrotate.conf");
+    fs::write(
+        &rotate_conf,
+        format!(
+            "{} {{\n    rotate 10\n    {directives}\n    nomail\n}}\n",
+            app.display()
+        ),
+    )
+    .unwrap();
+    let config = s.config(
+        "\
+data_dir: ./data
+checkpoint: { interval: 50ms }
+pipelines:
+  p:
+    sources:
+      - { type: file, include: [\"app.log\"], rescan_interval: 100ms }
+    sinks:
+      - { type: file, path: out.log }
+",
+    );
+    let lines =
+        |from: u64, to: u64| -> String { (from..to).map(|n| format!("line {n}\n")).collect() };
+    fs::write(&app, lines(0, 1000)).unwrap();
+    let out = Sink::File(s.path("out.log"));
+    let daemon = s.start(&config);
+    assert!(
+        wait_until(PATIENCE, || out.delivered().len() == 1000),
+        "{}",
+        daemon.log()
+    );
+    stop(daemon);
+    // Written while stopped, then rotated, then more.
+    append(&app)
+        .write_all(lines(1000, 3000).as_bytes())
+        .unwrap();
+    let status = Command::new(logrotate())
+        .arg("-f")
+        .arg("-s")
+        .arg(s.path("logrotate.state"))
+        .arg(&rotate_conf)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    append(&app)
+        .write_all(lines(3000, 3100).as_bytes())
+        .unwrap();
+    let daemon = s.start(&config);
+    let all = wait_until(PATIENCE, || out.delivered().len() >= 3100);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = stop(daemon);
+    assert!(
+        all,
+        "not everything arrived: {}\n{log}",
+        out.delivered().len()
+    );
+    let mut got = out.delivered();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        (0..3100).collect::<Vec<u64>>(),
+        "every line once\n{log}"
+    );
+    assert!(log.contains("from its rotated copy first"), "{log}");
+}
+
+#[test]
+fn copytruncate_while_stopped_reads_the_rest_from_the_copy() {
+    rotated_while_stopped("copytruncate");
+}
+
+#[test]
+fn copytruncate_compress_while_stopped_reads_the_rest_through_gzip() {
+    rotated_while_stopped("copytruncate\n    compress");
 }

@@ -241,7 +241,8 @@ pub fn start(
             tracing::info!(
                 pipeline = %task_name, component = %component, events = s.events, bytes = s.bytes,
                 batches = s.batches, errors = s.errors, restarts = s.restarts, lines_split = s.lines_split,
-                invalid_utf8 = s.invalid_utf8, files_closed = s.files_closed, events_in = s.events_in,
+                invalid_utf8 = s.invalid_utf8, files_closed = s.files_closed, multiline_events = s.multiline_events,
+                copies_read = s.copies_read, lost_in_rotation = s.lost_in_rotation, events_in = s.events_in,
                 dropped = s.dropped, dead_lettered = s.dead_lettered, traps = s.traps, call_ms = s.call_ns / 1_000_000,
                 "component stopped"
             );
