@@ -134,6 +134,18 @@ impl LineBuffer {
         self.base + self.arena.len() as u64
     }
 
+    /// The last `n` bytes read (all of them if the stream so far is shorter), if the buffer
+    /// still holds them.
+    pub fn last_read(&self, n: usize) -> Option<&[u8]> {
+        if self.arena.len() >= n {
+            Some(&self.arena[self.arena.len() - n..])
+        } else if self.base == 0 {
+            Some(&self.arena)
+        } else {
+            None
+        }
+    }
+
     /// Lines waiting to be sent.
     pub fn pending(&self) -> usize {
         self.spans.len()

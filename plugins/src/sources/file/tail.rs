@@ -18,7 +18,7 @@ use logcatch_core::plugin::{PluginError, SourceContext};
 
 use super::FileConfig;
 use super::copies::{self, Copy, Wanted};
-use super::identity::{self, Change, FINGERPRINT_BYTES, Found, Observed, Start};
+use super::identity::{self, Change, FINGERPRINT_BYTES, Found, Observed, Start, TAIL_BYTES};
 use crate::sources::lines::LineBuffer;
 
 /// One file the source reads.
@@ -326,8 +326,19 @@ impl Tail {
                         .seek(SeekFrom::Start(offset))?;
                     self.last_size = 0; // whatever it is now, look again
                 } else {
-                    let file = self.file.as_ref().expect("open");
-                    self.tail = identity::tail_signature(file, self.lines.read_offset())?;
+                    // The bytes before the offset as we read them, not as the file has them
+                    // now: truncated and regrown since, the file's would be another
+                    // generation's, and its copy would not be recognized.
+                    self.tail = match self.lines.last_read(TAIL_BYTES as usize) {
+                        Some(bytes) => Some(Fingerprint {
+                            len: bytes.len() as u32,
+                            hash: xxhash_rust::xxh3::xxh3_64(bytes),
+                        }),
+                        None => {
+                            let file = self.file.as_ref().expect("open");
+                            identity::tail_signature(file, self.lines.read_offset())?
+                        }
+                    };
                 }
             }
         }
