@@ -295,3 +295,14 @@ if [[ ${BENCH_TAP:-1} == 1 ]]; then
     python3 "$BENCH_DIR/tap.py" --logcatch "$LOGCATCH" --plugin "$DROP_DEBUG" --input "$INPUT" \
         --dir "$WORK/tap" --reps "$REPS" $([[ $STRICT == 1 ]] && echo --strict)
 fi
+
+# --- multiline ---------------------------------------------------------------------------
+# bench/multiline.py: a file of BENCH_LINES lines, 30% of them continuations, read with
+# `--once` with and without `multiline: { continue: '^\s' }` (see bench/README.md).
+# BENCH_MULTILINE=0 skips it.
+if [[ ${BENCH_MULTILINE:-1} == 1 ]]; then
+    log "multiline: bench/multiline.py (${BENCH_REPS:-5} reps)"
+    echo
+    python3 "$BENCH_DIR/multiline.py" --logcatch "$LOGCATCH" --dir "$WORK/multiline" --lines "$LINES" \
+        --reps "$REPS" $([[ $STRICT == 1 ]] && echo --strict)
+fi

@@ -225,7 +225,8 @@ impl Tailer {
         let watcher = discover::watch(
             &self.includes,
             &self.exclude,
-            self.appeared.clone(),
+            // A quarter of the descriptors the source may hold, at most 256.
+            (self.appeared.clone(), (self.max_open / 4).clamp(1, 256)),
             events_tx,
         );
         // With events, what they do not name is looked at less often.
@@ -303,6 +304,9 @@ impl Tailer {
             self.retire(&mut tails, &ctx)?;
             if ctx.once && !progressed {
                 for t in &mut tails {
+                    // What is there is all `--once` reads: an event waiting for more lines
+                    // is complete (a partial line still waits for its newline).
+                    t.end_event();
                     t.send(&ctx)?;
                 }
                 return Ok(());

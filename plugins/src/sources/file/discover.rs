@@ -231,18 +231,15 @@ pub enum Wake {
     Stop,
 }
 
-/// Most files opened by the watch and not yet taken by the source: past it, new files wait
-/// for the source's scan like without a watch.
-pub const MAX_APPEARED: usize = 256;
-
 /// Watches the directories `includes` start in, reporting into `tx`, and opens each file
 /// that appears at a path they match (minus `exclude`) at once, while fewer than
-/// [`MAX_APPEARED`] of those wait in `appeared`; `None` when the platform gives no events
-/// (the loop then polls on its own schedule).
+/// `max_appeared` of those wait in `appeared` (past it, new files wait for the source's
+/// scan, as without a watch); `None` when the platform gives no events (the loop then
+/// polls on its own schedule).
 pub fn watch(
     includes: &[Include],
     exclude: &GlobSet,
-    appeared: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    (appeared, max_appeared): (std::sync::Arc<std::sync::atomic::AtomicUsize>, usize),
     tx: Sender<Wake>,
 ) -> Option<notify::RecommendedWatcher> {
     use std::sync::atomic::Ordering;
@@ -274,7 +271,7 @@ pub fn watch(
             if let Some(path) = path
                 && matchers.iter().any(|m| m.matches(&path))
                 && !excluded(&exclude, &path)
-                && appeared.load(Ordering::Relaxed) < MAX_APPEARED
+                && appeared.load(Ordering::Relaxed) < max_appeared
                 && let Ok(file) = std::fs::File::open(&path)
                 && file.metadata().is_ok_and(|m| m.is_file())
             {

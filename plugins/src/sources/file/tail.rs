@@ -364,6 +364,11 @@ impl Tail {
         })
     }
 
+    /// Ends the open multiline event, if any, for it to be sent.
+    pub fn end_event(&mut self) {
+        self.lines.close_open();
+    }
+
     /// Ends the open multiline event if no line came for `multiline.timeout`.
     fn end_quiet_event(&mut self) {
         if let Some(timeout) = self.multiline_timeout
