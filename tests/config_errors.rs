@@ -58,7 +58,7 @@ fn misspelled_field() {
     let (code, err) = validate(&s, &GOOD.replace("include:", "incldue:"));
     assert_eq!(code, 2);
     let first = err.lines().next().unwrap();
-    assert!(first.ends_with("logcatch.yaml:6:9: pipelines.web.sources[0].incldue: unknown field `incldue`, expected one of `include`, `exclude`, `start_at`, `max_line_bytes`, `rescan_interval`, `rotate_wait`, `max_open_files`"), "{err}");
+    assert!(first.ends_with("logcatch.yaml:6:9: pipelines.web.sources[0].incldue: unknown field `incldue`, expected one of `include`, `exclude`, `start_at`, `max_line_bytes`, `rescan_interval`, `rotate_wait`, `max_open_files`, `multiline`"), "{err}");
     assert_eq!(
         err.lines().count(),
         2,

@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::http::source_counter;
 use common::server::Server;
-use common::{Daemon, Scratch, wait_until};
+use common::{Scratch, append, wait_until};
 
 /// Lines written between two rotations.
 const PER_FILE: u64 = 20_000;
@@ -130,25 +131,6 @@ impl Drop for StopOnDrop {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Release);
     }
-}
-
-/// Opens `path` for appending (`O_APPEND`), creating it.
-fn append(path: &Path) -> File {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-}
-
-/// The `logcatch_*` counter `name` of the source, from the daemon's `/pipelines`.
-fn source_counter(api: &str, name: &str) -> u64 {
-    let doc = common::http::get_json(api, "/pipelines");
-    let components = doc["pipelines"]["p"]["components"].as_array().unwrap();
-    let source = components.iter().find(|c| c["role"] == "source").unwrap();
-    source["counters"][name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no counter {name} in {source}"))
 }
 
 fn rotate_under_load(method: Method, slow: bool) {
@@ -276,9 +258,9 @@ pipelines:
     });
     // The rotated files go quiet and are closed: nothing more may come.
     std::thread::sleep(Duration::from_millis(500));
-    let copies_read = source_counter(&api, "copies_read");
-    let lost = source_counter(&api, "lost_in_rotation");
-    let log = stop(daemon);
+    let copies_read = source_counter(&api, "p", "copies_read");
+    let lost = source_counter(&api, "p", "lost_in_rotation");
+    let log = daemon.stop();
 
     let delivered = sink.delivered();
     let mut seen = vec![0u32; n as usize];
@@ -319,14 +301,6 @@ fn logrotate() -> &'static str {
     } else {
         "logrotate"
     }
-}
-
-fn stop(daemon: Daemon) -> String {
-    let log_path = daemon.log_path.clone();
-    let status = daemon.terminate();
-    let log = fs::read_to_string(log_path).unwrap_or_default();
-    assert!(status.success(), "logcatch failed: {status}\n{log}");
-    log
 }
 
 #[test]
@@ -407,7 +381,7 @@ pipelines:
         "{}",
         daemon.log()
     );
-    stop(daemon);
+    daemon.stop();
     // Written while stopped, then rotated, then more.
     append(&app)
         .write_all(lines(1000, 3000).as_bytes())
@@ -426,7 +400,7 @@ pipelines:
     let daemon = s.start(&config);
     let all = wait_until(PATIENCE, || out.delivered().len() >= 3100);
     std::thread::sleep(Duration::from_millis(300));
-    let log = stop(daemon);
+    let log = daemon.stop();
     assert!(
         all,
         "not everything arrived: {}\n{log}",

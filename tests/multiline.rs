@@ -7,12 +7,13 @@
 
 mod common;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Scratch, bin, wait_until};
+use common::http::source_counter;
+use common::{Scratch, append, bin, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -106,22 +107,6 @@ fn assert_whole_once(out: &Path, n: u64, offsets: &[(u64, String)], log: &str) {
     assert!(twice.is_empty(), "events delivered twice {twice:?}\n{log}");
 }
 
-fn append(path: &Path) -> File {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-}
-
-/// The source's counter `name`, from `/pipelines`.
-fn source_counter(api: &str, name: &str) -> u64 {
-    let doc = common::http::get_json(api, "/pipelines");
-    let components = doc["pipelines"]["p"]["components"].as_array().unwrap();
-    let source = components.iter().find(|c| c["role"] == "source").unwrap();
-    source["counters"][name].as_u64().unwrap()
-}
-
 #[test]
 fn traces_arrive_whole_across_batches_pauses_and_a_rotation() {
     let s = Scratch::new();
@@ -163,8 +148,8 @@ fn traces_arrive_whole_across_batches_pauses_and_a_rotation() {
     // The last event has no line after it: the timeout ends it.
     let done = wait_until(PATIENCE, || delivered(&out).len() as u64 >= n);
     std::thread::sleep(Duration::from_millis(300));
-    let joined = source_counter(&api, "multiline_events");
-    let log = common_stop(daemon);
+    let joined = source_counter(&api, "p", "multiline_events");
+    let log = daemon.stop();
     assert!(done, "not everything arrived\n{log}");
     assert_whole_once(&out, n, &offsets, &log);
     assert_eq!(joined, (0..n).filter(|k| k % 3 != 0).count() as u64);
@@ -229,7 +214,7 @@ fn kill_9_in_the_middle_of_a_trace_resumes_at_its_first_line() {
     // Event 59 waits for its timeout (30 s) or for a next line: give it one.
     file.write_all(event(60).as_bytes()).unwrap();
     let done = wait_until(PATIENCE, || delivered(&out).len() >= 60);
-    let log = common_stop(daemon);
+    let log = daemon.stop();
     assert!(done, "not everything arrived after the restart\n{log}");
     assert_whole_once(&out, 60, &offsets, &log);
 }
@@ -307,12 +292,4 @@ pipelines:
         err.contains("multiline") && err.contains("needs `start"),
         "{err}"
     );
-}
-
-fn common_stop(daemon: common::Daemon) -> String {
-    let log_path = daemon.log_path.clone();
-    let status = daemon.terminate();
-    let log = fs::read_to_string(log_path).unwrap_or_default();
-    assert!(status.success(), "logcatch failed: {status}\n{log}");
-    log
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, Scratch, audit, lines, numbers, wait_until};
+use common::{Daemon, Scratch, append, audit, lines, numbers, wait_until};
 
 /// How long the daemon gets to deliver (or discover) anything: generous, for loaded machines.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -68,15 +68,6 @@ impl Writer {
     fn reopen(&mut self, path: &Path) {
         self.file = append(path);
     }
-}
-
-/// Opens `path` for appending (`O_APPEND`), creating it.
-fn append(path: &Path) -> File {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
 }
 
 /// Follows the sink's output as it grows, reading only new bytes and complete lines, and
@@ -151,16 +142,6 @@ impl Output {
         self.refresh();
         self.prefix
     }
-}
-
-/// Stops the daemon with SIGTERM (once everything is delivered), checks it stopped cleanly
-/// and returns its log.
-fn stop(daemon: Daemon) -> String {
-    let log_path = daemon.log_path.clone();
-    let status = daemon.terminate();
-    let log = fs::read_to_string(log_path).unwrap_or_default();
-    assert!(status.success(), "logcatch exited with {status}\n{log}");
-    log
 }
 
 /// Asserts that `out` holds each of `0..n` exactly once and nothing else.
@@ -304,7 +285,7 @@ fn rename_and_create(include: &str, rotated_names_match: bool) {
         // Drained and `rotate_wait` quiet: closed. (Files still in the glob stay open.)
         wait_closed(&daemon, s.dir.path());
     }
-    let log = stop(daemon);
+    let log = daemon.stop();
     assert_exactly_once(&s.path("out.log"), n, &log);
 }
 
@@ -341,7 +322,7 @@ fn delete_and_create_loses_and_repeats_nothing() {
 
     wait_for_all(&mut out, n, &daemon);
     wait_closed(&daemon, s.dir.path());
-    let log = stop(daemon);
+    let log = daemon.stop();
     assert_exactly_once(&s.path("out.log"), n, &log);
 }
 
@@ -470,7 +451,7 @@ fn copytruncate_repeats_nothing_and_loses_only_the_window() {
         }
         seen == must_have.len()
     });
-    let log = stop(daemon);
+    let log = daemon.stop();
 
     let nums = numbers(&s.path("out.log"));
     let (missing, dups) = audit(&nums, n);
@@ -564,7 +545,7 @@ fn start_at_end_skips_existing_content_but_not_new_files() {
 
     let mut out = Output::new(s.path("out.log"));
     wait_for_all(&mut out, n, &daemon);
-    let log = stop(daemon);
+    let log = daemon.stop();
     assert_exactly_once(&s.path("out.log"), n, &log);
 
     // Written while stopped: resumed from the checkpoint, not skipped as "existing".
@@ -573,6 +554,6 @@ fn start_at_end_skips_existing_content_but_not_new_files() {
     let n = w.next;
     let daemon = s.start(&cfg);
     wait_for_all(&mut out, n, &daemon);
-    let log = stop(daemon);
+    let log = daemon.stop();
     assert_exactly_once(&s.path("out.log"), n, &log);
 }

@@ -574,3 +574,13 @@ impl Metrics {
         found.first().map(|s| s.value)
     }
 }
+
+/// Counter `name` of the source of `pipeline`, from the daemon's `/pipelines`.
+pub fn source_counter(addr: &str, pipeline: &str, name: &str) -> u64 {
+    let doc = get_json(addr, "/pipelines");
+    let components = doc["pipelines"][pipeline]["components"].as_array().unwrap();
+    let source = components.iter().find(|c| c["role"] == "source").unwrap();
+    source["counters"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no counter {name} in {source}"))
+}

@@ -231,6 +231,15 @@ impl Daemon {
         self.signal_and_wait(libc::SIGTERM)
     }
 
+    /// SIGTERM, then asserts the daemon exited cleanly; returns its log.
+    pub fn stop(self) -> String {
+        let log_path = self.log_path.clone();
+        let status = self.terminate();
+        let log = fs::read_to_string(log_path).unwrap_or_default();
+        assert!(status.success(), "logcatch exited with {status}\n{log}");
+        log
+    }
+
     /// SIGKILL: a crash.
     pub fn kill9(mut self) {
         let mut child = self.child.take().unwrap();
@@ -444,4 +453,14 @@ pub fn validate_refuses(scratch: &Scratch, yaml: &str) -> String {
         .unwrap();
     assert!(!out.status.success(), "{yaml} was accepted");
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Opens `path` for appending (`O_APPEND`, one `write(2)` lands whole at the end), creating
+/// it: how a program that logs writes.
+pub fn append(path: &Path) -> fs::File {
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
 }
