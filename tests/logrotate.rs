@@ -344,10 +344,11 @@ fn copytruncate_compress_slow_sink() {
 }
 
 /// Rotated by logrotate while logcatch is stopped, before it read the file's last lines:
-/// the restart finds the checkpoint past the end of the truncated file, reads the rest from
-/// the copy (plain, or gzipped by `compress`), then the file from 0. Nothing lost, nothing
-/// twice.
-fn rotated_while_stopped(directives: &str) {
+/// with copytruncate the restart finds the checkpoint past the end of the truncated file,
+/// reads the rest from the copy (plain, or gzipped by `compress`); with create it finds the
+/// renamed file by its inode and reads it from the checkpoint; then the file at the path
+/// from 0. Nothing lost, nothing twice.
+fn rotated_while_stopped(directives: &str, says: &str) {
     let s = Scratch::new();
     let app = s.path("app.log");
     let rotate_conf = s.path("logrotate.conf");
@@ -413,15 +414,28 @@ pipelines:
         (0..3100).collect::<Vec<u64>>(),
         "every line once\n{log}"
     );
-    assert!(log.contains("from its rotated copy first"), "{log}");
+    assert!(log.contains(says), "{log}");
 }
 
 #[test]
 fn copytruncate_while_stopped_reads_the_rest_from_the_copy() {
-    rotated_while_stopped("copytruncate");
+    rotated_while_stopped("copytruncate", "from its rotated copy first");
 }
 
 #[test]
 fn copytruncate_compress_while_stopped_reads_the_rest_through_gzip() {
-    rotated_while_stopped("copytruncate\n    compress");
+    rotated_while_stopped("copytruncate\n    compress", "from its rotated copy first");
+}
+
+#[test]
+fn create_while_stopped_reads_the_rest_of_the_renamed_file() {
+    rotated_while_stopped("create", "renamed while logcatch was stopped");
+}
+
+#[test]
+fn create_delaycompress_while_stopped_reads_the_rest_of_the_renamed_file() {
+    rotated_while_stopped(
+        "create\n    compress\n    delaycompress",
+        "renamed while logcatch was stopped",
+    );
 }

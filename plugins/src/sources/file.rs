@@ -255,6 +255,9 @@ impl Tailer {
             }
             if rescan || Instant::now() >= next_scan {
                 let mut waiting = 0;
+                if first_scan {
+                    self.resume_renamed(&mut tails, &ctx);
+                }
                 if !ctx.once || first_scan {
                     waiting =
                         self.discover(&mut tails, &mut appeared, first_scan && first_start, &ctx);
@@ -469,6 +472,51 @@ impl Tailer {
         let live: HashSet<&str> = tails.iter().map(|t| t.key.as_str()).collect();
         ctx.ledger().expire(ctx.expire_after, |k| live.contains(k));
         waiting
+    }
+
+    /// At start: a checkpointed file that was renamed while logcatch was stopped (`create`
+    /// rotation to a name the globs do not match) is found next to the path it was read at,
+    /// by its device and inode (and first bytes), and read from its checkpoint to its end.
+    fn resume_renamed(&mut self, tails: &mut Vec<Tail>, ctx: &SourceContext) {
+        let marks = ctx.resume_marks();
+        for (key, mark) in &marks {
+            let Some(path) = mark.path.as_deref().map(PathBuf::from) else {
+                continue;
+            };
+            if !self.includes.iter().any(|i| i.matches(&path))
+                || discover::excluded(&self.exclude, &path)
+                || tails.iter().any(|t| t.key == *key)
+            {
+                continue;
+            }
+            let Some(renamed) = discover::renamed(&path, key, mark.offset) else {
+                continue;
+            };
+            if !self.make_room(tails, None) {
+                return;
+            }
+            let opened = std::fs::File::open(&renamed).and_then(|file| {
+                Tail::open(
+                    &path,
+                    key.clone(),
+                    file,
+                    Some(mark),
+                    false,
+                    &self.config,
+                    ctx,
+                )
+            });
+            match opened {
+                // Not the file we had after all (its first bytes differ): left alone.
+                Ok(t) if t.read_offset() != mark.offset => {}
+                Ok(mut t) => {
+                    tracing::info!(pipeline = %ctx.pipeline, component = %ctx.component, path = %path.display(), renamed = %renamed.display(), offset = mark.offset, "file renamed while logcatch was stopped; reading the rest of it");
+                    t.gone_since = Some(Instant::now());
+                    tails.push(t);
+                }
+                Err(e) => self.warn_once(&renamed, "cannot open", &e, ctx),
+            }
+        }
     }
 
     /// Closes files that went away and have been read to their end (their last line

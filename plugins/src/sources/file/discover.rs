@@ -103,6 +103,25 @@ fn matches_parts(parts: &[Part], names: &[String]) -> bool {
     }
 }
 
+/// The file `key` (`device:inode`) under another name next to `path` (renamed: `app.log.1`,
+/// `app.log-20261204`), if it is there and longer than `offset`.
+pub fn renamed(path: &Path, key: &str, offset: u64) -> Option<PathBuf> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|entry| {
+        let other = entry.file_name().to_string_lossy().into_owned();
+        if other == name || !other.starts_with(&name) {
+            return None;
+        }
+        let meta = entry.metadata().ok()?;
+        let same = meta.is_file() && super::identity::key_of(&meta) == key && meta.len() > offset;
+        same.then(|| entry.path())
+    })
+}
+
 /// Whether `exclude` refuses `path` (matched against the full path and the file name).
 pub fn excluded(exclude: &GlobSet, path: &Path) -> bool {
     exclude.is_match(path)
