@@ -291,6 +291,8 @@ pub fn watch(
                 && matchers.iter().any(|m| m.matches(&path))
                 && !excluded(&exclude, &path)
                 && appeared.load(Ordering::Relaxed) < max_appeared
+                // (A FIFO would block the open: only regular files are opened.)
+                && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
                 && let Ok(file) = std::fs::File::open(&path)
                 && file.metadata().is_ok_and(|m| m.is_file())
             {

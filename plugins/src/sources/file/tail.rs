@@ -288,7 +288,7 @@ impl Tail {
                 };
                 match copies::find(wanted) {
                     Ok(Some(copy)) => {
-                        tracing::info!(pipeline = %ctx.pipeline, path = %self.path.display(), copy = %copy.path.display(), offset = read_to, "file {why}; reading the rest of it from its rotated copy first");
+                        tracing::info!(pipeline = %ctx.pipeline, path = %self.path.display(), copy = %copy.path.display(), offset = read_to, "file {why}; its rotated copy is read from our offset first (nothing, if it ends before), then the copies made since, then the file from the start");
                         self.copy = Some(copy);
                         return self.poll_copy(ctx);
                     }
