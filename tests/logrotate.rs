@@ -1,7 +1,8 @@
 //! The real logrotate (Debian's, with its gzip) rotating a file that a writer fills with
 //! numbered lines as fast as it can, many times, with a single-path include, for each way
 //! people rotate: `create` (the writer reopens after each rotation, as nginx does on
-//! USR1), `copytruncate`, `copytruncate` + `delaycompress`, and `copytruncate` + `compress`.
+//! USR1), `create` + `compress`, `copytruncate`, `copytruncate` + `delaycompress`, and
+//! `copytruncate` + `compress`.
 //! Each once with a fast sink and once with a sink so slow that the source is far behind the
 //! writer when the rotations happen. Every number found in the files afterwards (the live
 //! file and every copy, gzipped ones read through gzip) must be delivered exactly once:
@@ -34,6 +35,8 @@ const PATIENCE: Duration = Duration::from_secs(120);
 enum Method {
     /// Rename, create a new file, the writer reopens.
     Create,
+    /// The same, and the renamed file is gzipped (and deleted) at once.
+    CreateCompress,
     /// Copy, truncate in place.
     CopyTruncate,
     /// Copy, truncate; the copy is gzipped at the next rotation.
@@ -46,6 +49,7 @@ impl Method {
     fn directives(self) -> &'static str {
         match self {
             Method::Create => "create",
+            Method::CreateCompress => "create\n    compress",
             Method::CopyTruncate => "copytruncate",
             Method::CopyTruncateDelayCompress => "copytruncate\n    compress\n    delaycompress",
             Method::CopyTruncateCompress => "copytruncate\n    compress",
@@ -231,7 +235,7 @@ pipelines:
             "logrotate failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        if method == Method::Create {
+        if matches!(method, Method::Create | Method::CreateCompress) {
             reopen.store(true, Ordering::Release);
         }
     }
@@ -287,7 +291,7 @@ pipelines:
         repeated.len(),
         &repeated[..repeated.len().min(20)]
     );
-    if slow && method != Method::Create {
+    if slow && !matches!(method, Method::Create | Method::CreateCompress) {
         assert!(
             copies_read > 0,
             "far behind, the copies must have been read: {log}"
@@ -311,6 +315,16 @@ fn create_fast_sink() {
 #[test]
 fn create_slow_sink() {
     rotate_under_load(Method::Create, true);
+}
+
+#[test]
+fn create_compress_fast_sink() {
+    rotate_under_load(Method::CreateCompress, false);
+}
+
+#[test]
+fn create_compress_slow_sink() {
+    rotate_under_load(Method::CreateCompress, true);
 }
 
 #[test]
