@@ -1,19 +1,23 @@
 //! The `file` source: tails files matched by globs, follows rotation, resumes from
-//! checkpoints. By job: [`discover`] finds the files (globs, symlink loops, the watch),
-//! [`identity`] decides where reading starts and what a change means (pure functions, table
-//! tested), [`tail`] reads one file; this module has the config and the loop.
+//! checkpoints. By job: [`discover`] finds the files (globs, symlink loops, the watch, which
+//! opens a file the moment it appears), [`identity`] decides where reading starts and what a
+//! change means (pure functions, table tested), [`copies`] finds the rotated copy of a file
+//! truncated under us, [`tail`] reads one file; this module has the config and the loop.
 //!
 //! A file is known by its identity, `(device, inode)` plus a fingerprint of its first (up to)
 //! 1024 bytes, not by its path, so:
 //! - **rename + create**: the renamed file keeps its identity; we keep reading it through the
-//!   open descriptor to its end, while the new file at the path is a new identity, read from 0;
+//!   open descriptor to its end, while the new file at the path is a new identity, read from 0
+//!   (opened as it appears, so a generation renamed away before our next scan is read too);
 //! - **copytruncate / truncate and rewrite**: the size drops below our offset, or the first
 //!   bytes change (checked before and after each read, so a rewrite during a read is not
-//!   taken for more of the old file): the file is read again from 0;
+//!   taken for more of the old file): what we had not read is read from the rotated copy, if
+//!   there is one, then the copies made since, then the file again from 0;
 //! - **delete**: read to the end through the open descriptor, then forgotten;
 //! - **inode reuse**: same inode, other first bytes: a new file, not a resumed one;
 //! - **rotation while stopped**: a checkpoint is only resumed for the same identity, and never
-//!   past the end of the file.
+//!   past the end of the file; past the end of a truncated one, it is resumed in the copy; a
+//!   file renamed away is found next to its path by its identity.
 //!
 //! The loop runs on a blocking thread (file reads are blocking I/O). A file is polled when
 //! a file event names it, or when a scan of the globs (every `rescan_interval` without a
