@@ -456,7 +456,8 @@ pub(crate) mod tests {
                 "dead_lettered": 0, "errors": 0, "restarts": 2, "traps": 0, "call_seconds": 0.0,
                 "counters": {
                     "events": 100, "bytes": 5000, "batches": 4, "errors": 0, "restarts": 2,
-                    "lines_split": 0, "invalid_utf8": 0, "files_closed": 7
+                    "lines_split": 0, "invalid_utf8": 0, "files_closed": 7,
+                    "multiline_events": 0, "copies_read": 0, "lost_in_rotation": 0
                 }
             })
         );

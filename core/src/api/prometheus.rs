@@ -337,6 +337,9 @@ mod tests {
             ("logcatch_lines_split_total", "counter"),
             ("logcatch_invalid_utf8_total", "counter"),
             ("logcatch_files_closed_total", "counter"),
+            ("logcatch_multiline_events_total", "counter"),
+            ("logcatch_copies_read_total", "counter"),
+            ("logcatch_lost_in_rotation_bytes_total", "counter"),
             ("logcatch_plugin_call_seconds_total", "counter"),
             ("logcatch_plugin_traps_total", "counter"),
             ("logcatch_batch_latency_seconds", "histogram"),
@@ -391,6 +394,9 @@ mod tests {
             "logcatch_lines_split_total",
             "logcatch_invalid_utf8_total",
             "logcatch_files_closed_total",
+            "logcatch_multiline_events_total",
+            "logcatch_copies_read_total",
+            "logcatch_lost_in_rotation_bytes_total",
         ] {
             assert_eq!(samples(&text, name).len(), 1, "{name}");
         }
