@@ -146,6 +146,18 @@ impl LineBuffer {
         }
     }
 
+    /// The last `n` bytes of the events ready to send (all of them if the stream so far is
+    /// shorter), if the buffer still holds them.
+    pub fn before_consumed(&self, n: usize) -> Option<&[u8]> {
+        if self.consumed >= n {
+            Some(&self.arena[self.consumed - n..self.consumed])
+        } else if self.base == 0 {
+            Some(&self.arena[..self.consumed])
+        } else {
+            None
+        }
+    }
+
     /// Lines waiting to be sent.
     pub fn pending(&self) -> usize {
         self.spans.len()
@@ -524,6 +536,21 @@ mod tests {
         assert_eq!(buf.consumed_offset(), 11, "`g` is open");
         assert_eq!(buf.discard_partial(), 0);
         assert_eq!(lines(&take(&mut buf, &c)), [("g".into(), 11)]);
+    }
+
+    #[test]
+    fn the_bytes_before_an_offset_are_the_ones_read() {
+        let c = Counters::default();
+        let mut buf = LineBuffer::new(0, 1024, 1 << 20, 1 << 20);
+        buf.fill(&b"ab\ncd\nef"[..], u64::MAX, &c).unwrap();
+        assert_eq!(buf.before_consumed(64), Some(&b"ab\ncd\n"[..]), "from 0");
+        assert_eq!(buf.before_consumed(3), Some(&b"cd\n"[..]));
+        assert_eq!(buf.last_read(4), Some(&b"d\nef"[..]));
+        take(&mut buf, &c);
+        assert_eq!(buf.before_consumed(3), None, "sent: no longer held");
+        assert_eq!(buf.before_consumed(0), Some(&b""[..]));
+        buf.fill(&b"gh\n"[..], u64::MAX, &c).unwrap();
+        assert_eq!(buf.before_consumed(3), Some(&b"gh\n"[..]));
     }
 
     #[test]

@@ -330,10 +330,7 @@ impl Tail {
                     // now: truncated and regrown since, the file's would be another
                     // generation's, and its copy would not be recognized.
                     self.tail = match self.lines.last_read(TAIL_BYTES as usize) {
-                        Some(bytes) => Some(Fingerprint {
-                            len: bytes.len() as u32,
-                            hash: xxhash_rust::xxh3::xxh3_64(bytes),
-                        }),
+                        Some(bytes) => Some(signature(bytes)),
                         None => {
                             let file = self.file.as_ref().expect("open");
                             identity::tail_signature(file, self.lines.read_offset())?
@@ -519,21 +516,26 @@ impl Tail {
         }
         let key = self.key.clone();
         let path = self.path.to_string_lossy().into_owned();
-        // Reading a copy, the bytes before an offset are the copy's (a gzipped one has none
-        // to read at an offset: its marks have none).
-        let file = match &self.copy {
-            Some(c) => c.plain(),
-            None => self.file.as_ref(),
+        // The bytes before the batch's end, for a restart to check, as they were read (the
+        // file may hold another generation's by now); read again from the file (a copy's,
+        // when reading one; a gzipped copy has none to read at an offset) only when the
+        // buffer no longer has them.
+        let end = self.lines.consumed_offset();
+        let tail = match self.lines.before_consumed(TAIL_BYTES as usize) {
+            Some(bytes) => Some(signature(bytes)),
+            None => {
+                let file = match &self.copy {
+                    Some(c) => c.plain(),
+                    None => self.file.as_ref(),
+                };
+                file.and_then(|f| identity::tail_signature(f, end).ok().flatten())
+            }
         };
-        let mut mark = self.mark(0, None);
-        let batch = self
-            .lines
-            .take_batch(&path, now_ns(), &ctx.counters, |end| {
-                mark.offset = end;
-                // One read per batch: the bytes before the offset, for a restart to check.
-                mark.tail = file.and_then(|f| identity::tail_signature(f, end).ok().flatten());
-                ctx.ack(vec![(key, mark)])
-            });
+        let mark = self.mark(end, tail);
+        let batch = self.lines.take_batch(&path, now_ns(), &ctx.counters, |at| {
+            debug_assert_eq!(at, end);
+            ctx.ack(vec![(key, mark)])
+        });
         ctx.blocking_send(batch)
             .map_err(|e| PluginError::new(e.to_string()))?;
         if self.lines.pending() > 0 {
@@ -577,6 +579,14 @@ impl Tail {
     /// Where it has read to.
     pub fn read_offset(&self) -> u64 {
         self.lines.read_offset()
+    }
+}
+
+/// The signature of the bytes before an offset, as [`identity::tail_signature`] makes it.
+fn signature(bytes: &[u8]) -> Fingerprint {
+    Fingerprint {
+        len: bytes.len() as u32,
+        hash: xxhash_rust::xxh3::xxh3_64(bytes),
     }
 }
 
