@@ -236,20 +236,18 @@ fn a_tap_on_a_pipeline_at_full_speed_skips_events_says_so_and_loses_nothing() {
         }
     });
     let stderr = watcher.stderr.take().unwrap();
-    let (header_tx, header_rx) = std::sync::mpsc::channel();
+    let (said_tx, said_rx) = std::sync::mpsc::channel();
     let said = std::thread::spawn(move || {
         let mut all = String::new();
         for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
             let Ok(line) = line else { break };
-            let _ = header_tx.send(());
+            let _ = said_tx.send(line.clone());
             all.push_str(&line);
             all.push('\n');
         }
         all
     });
-    header_rx
-        .recv_timeout(PATIENCE)
-        .expect("the tap's header line");
+    said_rx.recv_timeout(PATIENCE).expect("the tap's header line");
     let text: String = (0..N)
         .map(|i| format!("{} line {i}\n", if i % 2 == 1 { "DEBUG" } else { "INFO" }))
         .collect();
@@ -276,6 +274,15 @@ fn a_tap_on_a_pipeline_at_full_speed_skips_events_says_so_and_loses_nothing() {
         .write_all(b"INFO last\n")
         .unwrap();
     assert!(wait_until(PATIENCE, || lines(&s.path("out.log")).len() == kept + 1));
+    // The tap, far behind its pipeline, says what it skipped once it has caught up with
+    // what was queued for it (its reader is slow): wait for that before stopping it.
+    let start = std::time::Instant::now();
+    while start.elapsed() < PATIENCE {
+        match said_rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.starts_with("… ") => break,
+            _ => {}
+        }
+    }
     let _ = watcher.kill();
     let _ = watcher.wait();
     let rest = said.join().unwrap();

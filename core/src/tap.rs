@@ -121,8 +121,9 @@ pub struct Chunk {
 struct Subscriber {
     condition: Condition,
     tx: mpsc::Sender<Chunk>,
-    /// Matching events skipped since the last chunk that got through.
-    skipped: AtomicU64,
+    /// Matching events skipped since the last chunk that got through (shared with the
+    /// [`Watch`], which reports them itself once it has caught up).
+    skipped: Arc<AtomicU64>,
 }
 
 impl Subscriber {
@@ -265,8 +266,9 @@ impl Tap {
         let subscriber = Arc::new(Subscriber {
             condition,
             tx,
-            skipped: AtomicU64::new(0),
+            skipped: Arc::new(AtomicU64::new(0)),
         });
+        let skipped = subscriber.skipped.clone();
         let mut subs = point.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         subs.push((id, subscriber));
         point.watchers.store(subs.len(), Ordering::Relaxed);
@@ -276,6 +278,7 @@ impl Tap {
             tap: Arc::downgrade(self),
             index,
             id,
+            skipped,
         }
     }
 
@@ -402,12 +405,36 @@ pub struct Watch {
     tap: Weak<Tap>,
     index: usize,
     id: u64,
+    /// Its subscriber's count of events skipped since the last chunk that got through.
+    skipped: Arc<AtomicU64>,
 }
 
 impl Watch {
-    /// The next chunk, or `None` once the pipeline has stopped.
+    /// The next chunk, or `None` once the pipeline has stopped. A watcher that has read
+    /// every queued chunk is told at once what it skipped meanwhile (a chunk of no events),
+    /// not only with the next chunk, which may never come.
     pub async fn next(&mut self) -> Option<Chunk> {
-        self.rx.recv().await
+        match self.rx.try_recv() {
+            Ok(chunk) => return Some(chunk),
+            Err(mpsc::error::TryRecvError::Empty) => {}
+            Err(mpsc::error::TryRecvError::Disconnected) => return self.skipped_since(),
+        }
+        if let Some(chunk) = self.skipped_since() {
+            return Some(chunk);
+        }
+        match self.rx.recv().await {
+            Some(chunk) => Some(chunk),
+            None => self.skipped_since(),
+        }
+    }
+
+    /// What was skipped since the last chunk, as a chunk of its own, if anything.
+    fn skipped_since(&self) -> Option<Chunk> {
+        let skipped = self.skipped.swap(0, Ordering::Relaxed);
+        (skipped > 0).then(|| Chunk {
+            skipped,
+            events: Vec::new(),
+        })
     }
 }
 
@@ -542,6 +569,35 @@ mod tests {
         );
         let offered = (QUEUED_CHUNKS as u64 + 1) * (PER_BATCH as u64 + 10);
         assert_eq!(shown + skipped, offered, "every event shown or counted");
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_caught_up_is_told_what_it_skipped_without_waiting() {
+        let tap = Tap::new(0);
+        let mut watch = tap.watch(0, Condition::default());
+        let lines: Vec<String> = (0..PER_BATCH + 5).map(|i| format!("INFO {i}")).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        for _ in 0..QUEUED_CHUNKS + 2 {
+            tap.after_sources(&batch(&refs));
+        }
+        let mut skipped = 0;
+        for _ in 0..QUEUED_CHUNKS {
+            skipped += watch.next().await.unwrap().skipped;
+        }
+        // Nothing more comes through, but what went by is said at once.
+        let told = tokio::time::timeout(std::time::Duration::from_secs(1), watch.next())
+            .await
+            .expect("not waiting for a next chunk")
+            .unwrap();
+        assert!(told.events.is_empty());
+        skipped += told.skipped;
+        assert_eq!(
+            skipped,
+            QUEUED_CHUNKS as u64 * 5 + 2 * (PER_BATCH as u64 + 5),
+            "5 of each batch that got through, and the two skipped whole"
+        );
+        drop(tap);
+        assert_eq!(watch.next().await, None, "nothing left to say");
     }
 
     #[tokio::test]
