@@ -247,7 +247,9 @@ fn a_tap_on_a_pipeline_at_full_speed_skips_events_says_so_and_loses_nothing() {
         }
         all
     });
-    said_rx.recv_timeout(PATIENCE).expect("the tap's header line");
+    said_rx
+        .recv_timeout(PATIENCE)
+        .expect("the tap's header line");
     let text: String = (0..N)
         .map(|i| format!("{} line {i}\n", if i % 2 == 1 { "DEBUG" } else { "INFO" }))
         .collect();
