@@ -71,6 +71,7 @@ fn main() {
     for (name, config) in plugins {
         let spec = PluginSpec {
             path: guest(name),
+            embedded: None,
             config_json: config.to_owned(),
             limits: LimitsConfig::default(),
             allow_hosts: std::sync::Arc::new([]),

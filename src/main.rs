@@ -16,6 +16,22 @@ mod scaffold;
 /// Most blocking threads the runtime may start (they are made on demand and exit when idle).
 const MAX_BLOCKING_THREADS: usize = 8192;
 
+/// The example plugins built into the binary (build.rs), found by name when no file of
+/// that name is on the plugin search path.
+static EMBEDDED_PLUGINS: &[logcatch_core::wasm::locate::Embedded] =
+    include!(concat!(env!("OUT_DIR"), "/embedded_plugins.rs"));
+
+/// `logcatch --version`: the version, the plugin contract it speaks and the wasmtime it runs
+/// plugins with.
+static LONG_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{}\ncontract {}\nwasmtime {}",
+        env!("CARGO_PKG_VERSION"),
+        logcatch_core::wasm::CONTRACT_PACKAGE,
+        env!("LOGCATCH_WASMTIME_VERSION"),
+    )
+});
+
 /// The config used when none is given.
 const DEFAULT_CONFIG: &str = include_str!("../config/logcatch.yaml");
 const DEFAULT_ORIGIN: &str = "<embedded config/logcatch.yaml>";
@@ -24,7 +40,7 @@ const DEFAULT_ORIGIN: &str = "<embedded config/logcatch.yaml>";
 ///
 /// With no command, runs the embedded default config (a demo pipeline to stdout).
 #[derive(Parser)]
-#[command(name = "logcatch", version, about, long_about)]
+#[command(name = "logcatch", version, long_version = LONG_VERSION.as_str(), about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -103,6 +119,19 @@ enum Command {
         #[arg(long, value_name = "JSON", default_value = "{}")]
         config: String,
     },
+    /// Prints the shell completion script for SHELL (the package installs them).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the manual page logcatch(1) in roff; with --dir, writes it and one page per
+    /// command (logcatch-run(1), ...) into DIR.
+    Man {
+        /// Where to write every page.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,6 +187,8 @@ fn main() -> ExitCode {
             };
             return console::tap::run(&api, &request);
         }
+        Some(Command::Completions { shell }) => return completions(shell),
+        Some(Command::Man { dir }) => return man(dir.as_deref()),
         Some(Command::Filter { wasm, config }) => {
             (ConfigSource::Filter { wasm, config }, false, false)
         }
@@ -172,7 +203,7 @@ fn main() -> ExitCode {
         Err(errors) => return config_invalid(&errors),
     };
     if validate_only {
-        let plan = match logcatch_plugins::registry().plan(&loaded) {
+        let plan = match registry().plan(&loaded) {
             Ok(plan) => plan,
             Err(errors) => return config_invalid(&errors),
         };
@@ -203,7 +234,7 @@ fn main() -> ExitCode {
         config_path,
         loader,
         shared_data_dir,
-        registry: logcatch_plugins::registry(),
+        registry: registry(),
     };
     match run(loaded, opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -214,6 +245,39 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// Every built-in source and sink, and where `wasm:` names are looked up.
+pub(crate) fn registry() -> logcatch_core::registry::Registry {
+    let mut r = logcatch_plugins::registry();
+    r.plugin_path(logcatch_core::wasm::locate::PluginPath::from_env(
+        EMBEDDED_PLUGINS,
+    ));
+    r
+}
+
+/// `logcatch completions SHELL`: the completion script, on stdout.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "logcatch", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// `logcatch man`: logcatch(1) on stdout, or every page into `dir`.
+fn man(dir: Option<&Path>) -> ExitCode {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let written = match dir {
+        Some(dir) => std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir)),
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let to = dir.map_or("stdout".to_owned(), |d| d.display().to_string());
+            eprintln!("logcatch man: cannot write to {to}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -112,7 +112,7 @@ fn check(local: config::Loaded, name: &str, file: &Path) -> Result<(), ExitCode>
     })?;
     let origin = file.display().to_string();
     let composed = config::compose(local, [(name, origin, text.as_str())]);
-    match composed.and_then(|l| logcatch_plugins::registry().plan(&l)) {
+    match composed.and_then(|l| crate::registry().plan(&l)) {
         Ok(_) => Ok(()),
         Err(errors) => Err(invalid(&errors)),
     }

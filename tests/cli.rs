@@ -1,4 +1,5 @@
-//! The command line contract: `--help` everywhere, the default demo, stdin pipes, `--once`.
+//! The command line contract: `--help` everywhere, `--version`, completions and the man
+//! page, the default demo (from any directory), stdin pipes, `--once`.
 
 mod common;
 
@@ -28,10 +29,112 @@ fn every_command_has_help() {
 }
 
 #[test]
+fn version_names_the_contract_and_the_wasmtime_it_runs() {
+    let out = Command::new(bin()).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("logcatch {}", env!("CARGO_PKG_VERSION")),
+        "{text}"
+    );
+    assert_eq!(lines[1], "contract logcatch:plugin@0.1.0", "{text}");
+    let wasmtime = lines[2]
+        .strip_prefix("wasmtime 48.")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        wasmtime.split('.').all(|n| n.parse::<u32>().is_ok()),
+        "{text}"
+    );
+    // The contract it names is the one in wit/.
+    let wit = std::fs::read_to_string(common::repo().join("wit/logcatch.wit")).unwrap();
+    assert!(wit.contains("package logcatch:plugin@0.1.0;"));
+}
+
+#[test]
+fn completions_are_generated_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for sub in ["validate", "tap", "top", "completions"] {
+            assert!(script.contains(sub), "{shell}: no `{sub}` in\n{script}");
+        }
+        // Each is checked by its own shell, where that shell is installed (bash always is).
+        let interpreter = match shell {
+            "bash" => "/bin/bash",
+            "zsh" => "/usr/bin/zsh",
+            _ => "/usr/bin/fish",
+        };
+        if shell != "bash" && !std::path::Path::new(interpreter).exists() {
+            continue;
+        }
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &script).unwrap();
+        let check = Command::new(interpreter)
+            .arg("-n")
+            .arg(file.path())
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{shell} -n refuses the script: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    let out = Command::new(bin())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn the_man_page_is_generated_with_one_page_per_command() {
+    let out = Command::new(bin()).arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH logcatch 1"), "{page}");
+    assert!(page.contains("validate"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["man", "--dir"])
+        .arg(dir.path().join("man1"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for page in [
+        "logcatch.1",
+        "logcatch-run.1",
+        "logcatch-validate.1",
+        "logcatch-tap.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join("man1").join(page))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page}");
+    }
+}
+
+#[test]
 fn no_arguments_runs_the_demo_through_its_filters_to_stdout_until_sigint() {
-    common::guest("drop_debug"); // the default config's plugins, built from source
+    // From a directory that holds no plugin: the default config's are built into the binary.
+    let cwd = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(bin())
+        .current_dir(cwd.path())
+        .env_remove("LOGCATCH_PLUGIN_PATH")
         .env("LOGCATCH_DATA_DIR", data.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

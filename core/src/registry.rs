@@ -2,7 +2,7 @@
 //! ready-to-run pipelines. Core knows plugins only through this table.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,10 @@ use crate::config::{
 use crate::plugin::{Options, OptionsError, Sink, Source};
 use crate::reload::swap::Slot;
 use crate::wasm::allow::AllowedHost;
-use crate::wasm::{FilterWorld, PluginSpec, SinkWorld, WasmFilter, WasmSink, WasmSinkPlugin};
+use crate::wasm::locate::{Located, PluginPath};
+use crate::wasm::{
+    FilterWorld, PluginSpec, SinkWorld, WasmError, WasmFilter, WasmSink, WasmSinkPlugin,
+};
 use crate::{ComponentId, Role};
 
 /// Builds a plugin of kind `T` from its options.
@@ -28,6 +31,7 @@ pub type SinkFactory = Factory<dyn Sink>;
 pub struct Registry {
     sources: BTreeMap<&'static str, SourceFactory>,
     sinks: BTreeMap<&'static str, SinkFactory>,
+    plugins: PluginPath,
 }
 
 /// A component ready to run, with the names logs use for it.
@@ -113,6 +117,13 @@ impl Registry {
         self
     }
 
+    /// Sets where bare `wasm:` names are looked up (by default, only in the config's
+    /// directory).
+    pub fn plugin_path(&mut self, plugins: PluginPath) -> &mut Self {
+        self.plugins = plugins;
+        self
+    }
+
     /// Builds every component of `loaded`, collecting every error (not just the first).
     ///
     /// Plugins are compiled (or taken from the compile cache under `data_dir`) and
@@ -141,7 +152,7 @@ impl Registry {
                     })
                 })
                 .collect();
-            let filters = load_filters(loaded, name, &p.filters, &cache, &mut errors);
+            let filters = self.load_filters(loaded, name, &p.filters, &cache, &mut errors);
             let (sinks, wasm_sinks) = self.build_sinks(loaded, name, &p.sinks, &cache, &mut errors);
             pipelines.push(PipelinePlan {
                 name: name.clone(),
@@ -197,20 +208,22 @@ impl Registry {
                 }
                 (None, Some(path)) => {
                     let at = format!("pipelines.{pipeline}.{id}");
-                    load_wasm_sink(loaded, pipeline, &at, path, &c.options, cache_dir, errors).map(
-                        |slot| {
-                            let kind = format!("wasm:{}", slot.current().name);
-                            wasm.push(WasmSinkPlan {
-                                id,
-                                slot: slot.clone(),
-                            });
-                            Component {
-                                id,
-                                kind,
-                                plugin: Arc::new(WasmSinkPlugin::new(slot)) as Arc<dyn Sink>,
-                            }
-                        },
-                    )
+                    let found = self.locate(loaded, &at, path, errors);
+                    let wasm_sink = found.and_then(|found| {
+                        load_wasm_sink(loaded, pipeline, &at, found, &c.options, cache_dir, errors)
+                    });
+                    wasm_sink.map(|slot| {
+                        let kind = format!("wasm:{}", slot.current().name);
+                        wasm.push(WasmSinkPlan {
+                            id,
+                            slot: slot.clone(),
+                        });
+                        Component {
+                            id,
+                            kind,
+                            plugin: Arc::new(WasmSinkPlugin::new(slot)) as Arc<dyn Sink>,
+                        }
+                    })
                 }
                 // Refused by config validation.
                 _ => None,
@@ -219,15 +232,75 @@ impl Registry {
         }
         (built, wasm)
     }
+
+    /// Finds the plugin `wasm:` names (field `at.wasm`), or records why it cannot be found.
+    fn locate(
+        &self,
+        loaded: &Loaded,
+        at: &str,
+        wasm: &Path,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Located> {
+        match self.plugins.locate(&loaded.base_dir, wasm) {
+            Ok(found) => Some(found),
+            Err(why) => {
+                let e = WasmError::NotFound {
+                    name: wasm.to_owned(),
+                    why,
+                };
+                errors.push(loaded.error_at(&format!("{at}.wasm"), e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Loads a pipeline's filters in order (checking each starts), recording why any cannot.
+    fn load_filters(
+        &self,
+        loaded: &Loaded,
+        pipeline: &str,
+        filters: &[crate::config::FilterConfig],
+        cache_dir: &Path,
+        errors: &mut Vec<ConfigError>,
+    ) -> Vec<Arc<Slot<FilterWorld>>> {
+        let mut plans = Vec::new();
+        for (i, f) in filters.iter().enumerate() {
+            let at = format!("pipelines.{pipeline}.filters[{i}]");
+            let Some(config_json) = config_json(loaded, &at, f.config.as_ref(), errors) else {
+                continue;
+            };
+            let Some(found) = self.locate(loaded, &at, &f.wasm, errors) else {
+                continue;
+            };
+            let spec = PluginSpec {
+                path: found.path,
+                embedded: found.embedded,
+                config_json,
+                limits: f.limits,
+                allow_hosts: Arc::new([]),
+            };
+            match WasmFilter::load(spec, cache_dir) {
+                Ok(filter) => {
+                    tracing::debug!(pipeline = %pipeline, plugin = %filter.name, cached = filter.cached, "filter loaded");
+                    plans.push(Slot::new(filter));
+                }
+                Err(e) => {
+                    let field = format!("{at}.{}", wasm_error_field(&e));
+                    errors.push(loaded.error_at(&field, e.to_string()));
+                }
+            }
+        }
+        plans
+    }
 }
 
-/// Loads a WebAssembly sink at `path` with its options (checking it starts), or records why
+/// Loads the WebAssembly sink `found` with its options (checking it starts), or records why
 /// it cannot be used.
 fn load_wasm_sink(
     loaded: &Loaded,
     pipeline: &str,
     at: &str,
-    path: &std::path::Path,
+    found: Located,
     options: &serde_yaml::Mapping,
     cache_dir: &std::path::Path,
     errors: &mut Vec<ConfigError>,
@@ -256,7 +329,8 @@ fn load_wasm_sink(
     }
     let config_json = config_json(loaded, at, o.config.as_ref(), errors)?;
     let spec = PluginSpec {
-        path: opts.resolve(path),
+        path: found.path,
+        embedded: found.embedded,
         config_json,
         limits: o.limits,
         allow_hosts: hosts.into(),
@@ -302,45 +376,6 @@ fn config_json(
             }
         },
     }
-}
-
-fn load_filters(
-    loaded: &Loaded,
-    pipeline: &str,
-    filters: &[crate::config::FilterConfig],
-    cache_dir: &std::path::Path,
-    errors: &mut Vec<ConfigError>,
-) -> Vec<Arc<Slot<FilterWorld>>> {
-    let mut plans = Vec::new();
-    for (i, f) in filters.iter().enumerate() {
-        let at = format!("pipelines.{pipeline}.filters[{i}]");
-        let Some(config_json) = config_json(loaded, &at, f.config.as_ref(), errors) else {
-            continue;
-        };
-        let path = if f.wasm.is_absolute() {
-            f.wasm.clone()
-        } else {
-            loaded.base_dir.join(&f.wasm)
-        };
-        let spec = PluginSpec {
-            path,
-            config_json,
-            limits: f.limits,
-            allow_hosts: Arc::new([]),
-        };
-        match WasmFilter::load(spec, cache_dir) {
-            Ok(filter) => {
-                tracing::debug!(pipeline = %pipeline, plugin = %filter.name, cached = filter.cached, "filter loaded");
-                plans.push(Slot::new(filter));
-            }
-            Err(e) => {
-                errors.push(
-                    loaded.error_at(&format!("{at}.{}", wasm_error_field(&e)), e.to_string()),
-                );
-            }
-        }
-    }
-    plans
 }
 
 /// Builds component `id` (`sources[0]`) from its `type:` and options.

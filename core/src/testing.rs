@@ -83,6 +83,7 @@ impl Rig {
                 .map_err(|e| WasmError::Limits(format!("limits: {e}")))?;
             let spec = PluginSpec {
                 path: f.wasm.clone(),
+                embedded: None,
                 config_json: f.config.to_owned(),
                 limits,
                 allow_hosts: Arc::new([]),

@@ -3,7 +3,7 @@
 //! daemon's loop, so that signals, API requests and other reloads are served meanwhile.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -53,12 +53,18 @@ impl Running {
         )
     }
 
-    /// The files of its plugins: its filters', then its WebAssembly sinks'.
+    /// The files of its plugins: its filters', then its WebAssembly sinks' (built-in ones
+    /// have none).
     pub(crate) fn plugin_paths(&self) -> Vec<PathBuf> {
-        let filters = self.filters.iter().map(|f| f.current().path.clone());
-        filters
-            .chain(self.sinks.iter().map(|(_, s)| s.current().path.clone()))
-            .collect()
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| f.current().file().map(Path::to_owned));
+        let sinks = self
+            .sinks
+            .iter()
+            .map(|(_, s)| s.current().file().map(Path::to_owned));
+        filters.chain(sinks).flatten().collect()
     }
 }
 

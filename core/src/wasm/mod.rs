@@ -17,6 +17,8 @@
 //!   instance, then `isolate`: bounded outputs and the search for poison events).
 //! - `sink`: a sink plugin: one instance per writer, called off the reactor; a failed
 //!   write is retried by the pipeline, never dropped.
+//! - `locate`: finds the component a `wasm:` names (a path, or a bare name on the plugin
+//!   search path, or one built into the binary).
 //! - `allow`: wasi:http for sinks, only to the hosts a pipeline grants (`allow_hosts`).
 
 pub(crate) mod allow;
@@ -27,6 +29,7 @@ pub(crate) mod engine;
 pub(crate) mod guest_log;
 pub(crate) mod host;
 pub(crate) mod isolate;
+pub mod locate;
 pub(crate) mod plugin;
 pub(crate) mod sink;
 pub(crate) mod world;
@@ -58,6 +61,9 @@ pub(crate) mod sink_bindings {
 pub mod wire {
     pub use super::bindings::logcatch::plugin::types::{EventBatch, Level, Verdict};
 }
+
+/// The WIT package and version of the plugin contract (`wit/`), both interfaces.
+pub const CONTRACT_PACKAGE: &str = "logcatch:plugin@0.1.0";
 
 /// The WIT package version this host speaks; components built for another are refused.
 pub const CONTRACT: &str = "logcatch:plugin/filter@0.1.0";

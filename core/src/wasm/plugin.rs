@@ -33,6 +33,14 @@ pub enum WasmError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A bare name found nowhere on the plugin search path ([`super::locate`]).
+    #[error("cannot read plugin {name}: {why}")]
+    NotFound {
+        /// The name as written.
+        name: PathBuf,
+        /// Where it was looked for.
+        why: String,
+    },
     /// The file is not a WebAssembly component, or does not compile.
     #[error("{path} is not a usable WebAssembly component: {message}")]
     Compile {
@@ -85,8 +93,11 @@ impl std::fmt::Display for CallError {
 /// What a plugin is loaded from: its file and what the pipeline's YAML says of it.
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
-    /// The component file (absolute, or relative to the working directory).
+    /// The component file (absolute, or relative to the working directory), or for a
+    /// built-in plugin the name errors give it ([`super::locate::Located`]).
     pub path: PathBuf,
+    /// The bytes of a built-in plugin, read instead of `path`.
+    pub embedded: Option<&'static [u8]>,
     /// The YAML `config:` block as JSON, for `init`.
     pub config_json: String,
     /// `limits:` as written.
@@ -129,10 +140,15 @@ impl<W: World> Plugin<W> {
             .resolve(W::DEFAULT_TIMEOUT)
             .map_err(WasmError::Limits)?;
         let path = spec.path.clone();
-        let bytes = std::fs::read(&path).map_err(|source| WasmError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = match spec.embedded {
+            Some(bytes) => std::borrow::Cow::Borrowed(bytes),
+            None => {
+                std::borrow::Cow::Owned(std::fs::read(&path).map_err(|source| WasmError::Read {
+                    path: path.clone(),
+                    source,
+                })?)
+            }
+        };
         let engine = engine::engine(limits.fuel.is_some());
         let (component, cached) =
             cache::load(cache_dir, engine, &bytes).map_err(|e| WasmError::Compile {
@@ -158,6 +174,11 @@ impl<W: World> Plugin<W> {
         };
         drop(plugin.instantiate()?);
         Ok(plugin)
+    }
+
+    /// Its file, watched for new versions; none for a plugin built into the binary.
+    pub fn file(&self) -> Option<&Path> {
+        self.spec.embedded.is_none().then_some(self.path.as_path())
     }
 
     /// This plugin's file loaded again with the same spec: the new version of a plugin
