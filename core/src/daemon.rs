@@ -13,6 +13,10 @@
 //! - SIGTERM/SIGINT: sources stop, in-flight batches drain to the sinks (bounded by
 //!   `shutdown_timeout`), checkpoints are written. A second signal stops at once, after
 //!   writing what was acknowledged.
+//!
+//! Under systemd (`Type=notify`) the service manager is told each step
+//! ([`crate::service_notify`]): ready once the pipelines started, reloading while a config
+//! change is applied, stopping while it drains.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,6 +40,7 @@ use crate::reload::Loader;
 use crate::reload::apply::{Draining, Running, Topology, split};
 use crate::reload::inputs::{Inputs, RemoteInputs};
 use crate::remote::{self, Snapshot, cache, report};
+use crate::service_notify::ServiceNotify;
 use crate::status::{RemoteLink, Status};
 use crate::watch::{Watcher, resolved};
 
@@ -257,6 +262,8 @@ pub async fn run(local: Loaded, opts: RunOptions) -> Result<(), RunError> {
         }
     }
     rewatch(&d, watcher.as_mut(), config_file.as_deref());
+    let manager = ServiceNotify::from_env();
+    manager.ready(d.running.len());
 
     let mut pending_config = false;
     let mut pending_plugins: BTreeSet<PathBuf> = BTreeSet::new();
@@ -266,18 +273,24 @@ pub async fn run(local: Loaded, opts: RunOptions) -> Result<(), RunError> {
             ask = signals.next() => match ask {
                 SignalAsk::Stop(name) => break name,
                 SignalAsk::Reload => {
+                    manager.reloading();
                     inputs.reload_file(&mut d, "SIGHUP").await;
                     rewatch(&d, watcher.as_mut(), config_file.as_deref());
+                    manager.ready(d.running.len());
                 }
             },
             Some(req) = reload_rx.recv() => {
+                manager.reloading();
                 let outcome = inputs.reload_file(&mut d, "api").await;
                 rewatch(&d, watcher.as_mut(), config_file.as_deref());
+                manager.ready(d.running.len());
                 let _ = req.reply.send(outcome);
             }
             Some(snapshot) = next_snapshot(&mut snapshot_rx) => {
+                manager.reloading();
                 inputs.reload_remote(&mut d, snapshot).await;
                 rewatch(&d, watcher.as_mut(), config_file.as_deref());
+                manager.ready(d.running.len());
             }
             Some(path) = recv_opt(&mut watch_rx) => {
                 if Some(&path) == config_file.as_ref() {
@@ -292,8 +305,10 @@ pub async fn run(local: Loaded, opts: RunOptions) -> Result<(), RunError> {
             _ = sleep_until_opt(deadline) => {
                 deadline = None;
                 if std::mem::take(&mut pending_config) {
+                    manager.reloading();
                     inputs.reload_file(&mut d, "file").await;
                     rewatch(&d, watcher.as_mut(), config_file.as_deref());
+                    manager.ready(d.running.len());
                 }
                 for path in std::mem::take(&mut pending_plugins) {
                     d.swap_file(&path).await;
@@ -303,6 +318,7 @@ pub async fn run(local: Loaded, opts: RunOptions) -> Result<(), RunError> {
             Some((name, generation, outcome)) = ended_rx.recv() => {
                 if d.ended(&name, generation) {
                     if let Err(why) = outcome {
+                        manager.stopping();
                         stop_all(d, "a failed pipeline", &mut signals).await?;
                         return Err(RunError::PipelineFailed { pipeline: name, why });
                     }
@@ -314,6 +330,7 @@ pub async fn run(local: Loaded, opts: RunOptions) -> Result<(), RunError> {
             }
         }
     };
+    manager.stopping();
     let stopped = stop_all(d, first_stop, &mut signals).await;
     if let Some(reporter) = reporter {
         // It revokes its lease: the status key goes at once, not after its time to live.

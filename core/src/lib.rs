@@ -27,6 +27,7 @@ pub mod plugin;
 pub mod registry;
 pub mod reload;
 pub mod remote;
+pub mod service_notify;
 pub(crate) mod status;
 pub(crate) mod supervisor;
 pub mod tap;
