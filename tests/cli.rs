@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Scratch, bin, lines, wait_until};
+use common::{Scratch, bin, lines, run_ok, wait_until};
 
 #[test]
 fn every_command_has_help() {
@@ -70,18 +70,9 @@ fn completions_are_generated_for_bash_zsh_and_fish() {
             "zsh" => "/usr/bin/zsh",
             _ => "/usr/bin/fish",
         };
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), &script).unwrap();
-        let check = Command::new(interpreter)
-            .arg("-n")
-            .arg(file.path())
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "{shell} -n refuses the script: {}",
-            String::from_utf8_lossy(&check.stderr)
-        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("script"), &script).unwrap();
+        run_ok(dir.path(), interpreter, &["-n", "script"], &[]);
     }
     let out = Command::new(bin())
         .args(["completions", "tcsh"])
@@ -102,16 +93,7 @@ fn the_man_page_is_generated_with_one_page_per_command() {
     assert!(page.contains(".TH logcatch 1"), "{page}");
     assert!(page.contains("validate"), "{page}");
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(bin())
-        .args(["man", "--dir"])
-        .arg(dir.path().join("man1"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(dir.path(), bin(), &["man", "--dir", "man1"], &[]);
     for page in [
         "logcatch.1",
         "logcatch-run.1",
