@@ -318,6 +318,22 @@ def start_as_unit(unit, notify_path):
     return proc, s
 
 
+def a_broken_config_is_not_restarted(unit, tmp):
+    step("a config that does not validate: the unit's command exits with the status it does not restart on")
+    s = service_section(unit)
+    no_restart = s.get("RestartPreventExitStatus", [])
+    check(no_restart == ["2"], f"RestartPreventExitStatus={no_restart}")
+    broken = tmp / "broken.yaml"
+    broken.write_text(CONFIG.read_text().replace("include:", "incldue:", 1))
+    broken.chmod(0o644)
+    tmp.chmod(0o755)
+    exec_start = s["ExecStart"][0].split()
+    check(exec_start[-2:] == ["--config", str(CONFIG)], f"ExecStart={exec_start}")
+    p = run(*as_user(*exec_start[:-1], broken), ok=False, cwd="/")
+    check(p.returncode == 2, f"exited {p.returncode}, not 2:\n{p.stderr}")
+    check(f"{broken}:" in p.stderr and "incldue: unknown field" in p.stderr, p.stderr)
+
+
 def recv(sock, what):
     try:
         return sock.recv(4096).decode()
@@ -431,6 +447,7 @@ def main():
             step("logcatch validate of the installed config, as the service's user")
             out = run(*as_user("/usr/bin/logcatch", "validate", "-c", CONFIG), cwd="/")
             check("config ok" in out.stdout, out.stdout + out.stderr)
+            a_broken_config_is_not_restarted(unit, tmp)
             run_as_unit(unit)
             upgrade_remove_purge(debs)
         finally:
