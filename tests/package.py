@@ -243,6 +243,7 @@ def clean_machine(created_user):
 
 
 def check_installed(paths):
+    """Checks what dpkg -i made; returns the installed unit's [Service] settings."""
     step("installed: files, user, data dir, unit")
     for f in EXPECTED_FILES:
         check(Path(f).exists(), f"{f} was not installed")
@@ -266,7 +267,7 @@ def check_installed(paths):
     step(f"systemd-analyze security: exposure {exposure.group(1)} (0 is the most locked down)")
     run("logrotate", "--debug", "/etc/logrotate.d/logcatch")
     run("man", "-l", "/usr/share/man/man1/logcatch.1.gz", env={**os.environ, "MANPAGER": "cat"})
-    return unit
+    return service_section(unit)
 
 
 def as_user(*cmd):
@@ -289,8 +290,7 @@ def service_section(unit):
     return settings
 
 
-def start_as_unit(unit, notify_path):
-    s = service_section(unit)
+def start_as_unit(s, notify_path):
     check(s["Type"] == ["notify"], f"Type={s['Type']}")
     check(s["User"] == ["logcatch"] and s["Group"] == ["logcatch"], "User/Group")
     check(s["SupplementaryGroups"] == ["adm"], "SupplementaryGroups")
@@ -315,12 +315,11 @@ def start_as_unit(unit, notify_path):
     log = open(DATA_DIR.parent / "logcatch-package-test.stderr", "w")
     proc = subprocess.Popen(cmd, cwd="/", env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=log)
-    return proc, s
+    return proc
 
 
-def a_broken_config_is_not_restarted(unit, tmp):
+def a_broken_config_is_not_restarted(s, tmp):
     step("a config that does not validate: the unit's command exits with the status it does not restart on")
-    s = service_section(unit)
     no_restart = s.get("RestartPreventExitStatus", [])
     check(no_restart == ["2"], f"RestartPreventExitStatus={no_restart}")
     broken = tmp / "broken.yaml"
@@ -341,7 +340,7 @@ def recv(sock, what):
         fail(f"no {what} notification")
 
 
-def run_as_unit(unit):
+def run_as_unit(settings):
     step("the binary, started as its unit starts it, delivers a line only adm may read")
     notify_dir = Path(tempfile.mkdtemp(prefix="logcatch-notify-", dir="/run"))
     notify_dir.chmod(0o755)
@@ -350,7 +349,7 @@ def run_as_unit(unit):
     sock.bind(str(notify_path))
     notify_path.chmod(0o777)
     sock.settimeout(60)
-    proc, settings = start_as_unit(unit, notify_path)
+    proc = start_as_unit(settings, notify_path)
     stderr_path = DATA_DIR.parent / "logcatch-package-test.stderr"
     try:
         ready = recv(sock, "READY=1")
@@ -443,12 +442,12 @@ def main():
             step(f"dpkg -i {debs['1'].name}")
             run("dpkg", "-i", debs["1"])
             MARKER.write_text("made by tests/package.py; deleted by it\n")
-            unit = check_installed(paths)
+            service = check_installed(paths)
             step("logcatch validate of the installed config, as the service's user")
             out = run(*as_user("/usr/bin/logcatch", "validate", "-c", CONFIG), cwd="/")
             check("config ok" in out.stdout, out.stdout + out.stderr)
-            a_broken_config_is_not_restarted(unit, tmp)
-            run_as_unit(unit)
+            a_broken_config_is_not_restarted(service, tmp)
+            run_as_unit(service)
             upgrade_remove_purge(debs)
         finally:
             clean_machine(created_user)
